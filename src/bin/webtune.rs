@@ -1,0 +1,362 @@
+//! `webtune`: the command-line shell over the core. It parses flags, reads files, drives
+//! `webtune::train::train` with a simple executor, and renders events as a progress bar and
+//! `metrics.jsonl`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use burn::module::{AutodiffModule, Module};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use webtune::data::{Encoded, Split, Task, TextTokenizer};
+use webtune::device::Backend;
+use webtune::pretrained::{ModelFiles, save_pretrained, task_config};
+use webtune::train::{Event, TaskData, TrainingArgs, evaluate, train};
+use webtune::{Error, Result};
+
+#[derive(Parser)]
+#[command(name = "webtune", version, about = "Fine-tune BERT models for sentence(-pair) classification")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fine-tune a model on a GLUE task and save it in Hugging Face's layout.
+    Train(TrainCmd),
+    /// Score a model on a split; prints {"accuracy", "f1", "examples"}.
+    Evaluate(EvaluateCmd),
+    /// Classify one sentence or sentence pair; prints {"label", "label_id", "probabilities"}.
+    Predict(PredictCmd),
+}
+
+#[derive(Args)]
+struct Common {
+    /// A model folder (config.json, model.safetensors, tokenizer.json or vocab.txt) or a Hub id
+    /// such as bert-base-uncased. Default: all-MiniLM-L6-v2 as installed by scripts/setup.
+    #[arg(long)]
+    model: Option<String>,
+    /// wgpu (Vulkan/Metal/DX12), cpu, or cuda (build with --features cuda).
+    #[arg(long, default_value = "wgpu")]
+    backend: String,
+}
+
+#[derive(Args)]
+struct TrainCmd {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value = "mrpc")]
+    task: String,
+    /// The task's GLUE folder (train.tsv, dev.tsv). Default: ../shared/data/glue/<TASK>.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Default: output/<task>.
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 3)]
+    num_train_epochs: usize,
+    #[arg(long, default_value_t = 8)]
+    per_device_train_batch_size: usize,
+    #[arg(long, default_value_t = 8)]
+    per_device_eval_batch_size: usize,
+    #[arg(long, default_value_t = 5e-5)]
+    learning_rate: f64,
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    #[arg(long, default_value_t = 0)]
+    warmup_steps: usize,
+    /// Clip gradients to this global L2 norm (off by default, as in the course's loop).
+    #[arg(long)]
+    max_grad_norm: Option<f64>,
+    #[arg(long, default_value_t = 1)]
+    gradient_accumulation_steps: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Stop after this many optimizer steps (then evaluate).
+    #[arg(long)]
+    max_steps: Option<usize>,
+    #[arg(long, default_value_t = 10)]
+    logging_steps: usize,
+    /// Train on the first N training examples only (quick runs and tests).
+    #[arg(long)]
+    max_train_samples: Option<usize>,
+    /// Evaluate on the first N validation examples only.
+    #[arg(long)]
+    max_eval_samples: Option<usize>,
+    /// No progress bar (logs and CI).
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct EvaluateCmd {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value = "mrpc")]
+    task: String,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// validation or test
+    #[arg(long, default_value = "validation")]
+    split: String,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+}
+
+#[derive(Args)]
+struct PredictCmd {
+    #[command(flatten)]
+    common: Common,
+    /// The sentence (or the first of a pair).
+    text_a: String,
+    /// The second sentence, for pair tasks.
+    text_b: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = pollster::block_on(async {
+        match cli.command {
+            Command::Train(cmd) => run_train(cmd).await,
+            Command::Evaluate(cmd) => run_evaluate(cmd).await,
+            Command::Predict(cmd) => run_predict(cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_model() -> String {
+    let cache = std::env::var_os("WEBTUNE_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/webtune")))
+        .unwrap_or_else(|| PathBuf::from(".cache/webtune"));
+    cache.join("models/all-MiniLM-L6-v2").display().to_string()
+}
+
+fn default_data(task: Task) -> PathBuf {
+    PathBuf::from("../shared/data/glue").join(task.dir_name())
+}
+
+struct Loaded {
+    files: ModelFiles,
+    config: webtune::model::BertConfig,
+    tokenizer: TextTokenizer,
+    device: burn::tensor::Device,
+}
+
+async fn load(common: &Common) -> Result<Loaded> {
+    let model = common.model.clone().unwrap_or_else(default_model);
+    let dir = webtune::source::resolve_model(&model)?;
+    let files = ModelFiles::from_dir(&dir)?;
+    let config = files.config()?;
+    let tokenizer = files.tokenizer(&config)?;
+    let device = Backend::parse(&common.backend)?.init().await?;
+    Ok(Loaded { files, config, tokenizer, device })
+}
+
+fn tokenize(tokenizer: &TextTokenizer, examples: &[webtune::data::Example]) -> Result<Vec<Encoded>> {
+    examples
+        .iter()
+        .map(|e| tokenizer.encode(&e.text_a, e.text_b.as_deref()))
+        .collect()
+}
+
+fn labels_of(examples: &[webtune::data::Example], path: &Path) -> Result<Vec<usize>> {
+    examples
+        .iter()
+        .enumerate()
+        .map(|(i, e)| e.label.ok_or_else(|| Error::data(path.display(), i + 2, "this split has no labels")))
+        .collect()
+}
+
+async fn run_train(cmd: TrainCmd) -> Result<()> {
+    let task = Task::parse(&cmd.task)?;
+    let data_dir = cmd.data.clone().unwrap_or_else(|| default_data(task));
+    let output_dir = cmd.output_dir.clone().unwrap_or_else(|| PathBuf::from("output").join(task.name()));
+    let args = TrainingArgs {
+        num_train_epochs: cmd.num_train_epochs,
+        per_device_train_batch_size: cmd.per_device_train_batch_size,
+        per_device_eval_batch_size: cmd.per_device_eval_batch_size,
+        learning_rate: cmd.learning_rate,
+        adamw: webtune::train::optim::AdamWSettings { weight_decay: cmd.weight_decay, ..Default::default() },
+        warmup_steps: cmd.warmup_steps,
+        max_grad_norm: cmd.max_grad_norm,
+        gradient_accumulation_steps: cmd.gradient_accumulation_steps,
+        seed: cmd.seed,
+        max_steps: cmd.max_steps,
+        logging_steps: cmd.logging_steps,
+    };
+    args.validate()?;
+
+    let loaded = load(&cmd.common).await?;
+    let config = task_config(&loaded.config, task);
+    let mut train_rows = task.read_split(&data_dir, Split::Train)?;
+    let mut eval_rows = task.read_split(&data_dir, Split::Validation)?;
+    if let Some(n) = cmd.max_train_samples {
+        train_rows.truncate(n);
+    }
+    if let Some(n) = cmd.max_eval_samples {
+        eval_rows.truncate(n);
+    }
+    let data = TaskData {
+        task,
+        train_labels: labels_of(&train_rows, &data_dir.join(task.file_name(Split::Train)))?,
+        validation_labels: labels_of(&eval_rows, &data_dir.join(task.file_name(Split::Validation)))?,
+        train: tokenize(&loaded.tokenizer, &train_rows)?,
+        validation: tokenize(&loaded.tokenizer, &eval_rows)?,
+        pad_id: loaded.tokenizer.pad_id(),
+    };
+
+    let device = loaded.device.clone().autodiff();
+    let (model, initialized) = loaded.files.load_model(&config, &device, args.seed)?;
+    std::fs::create_dir_all(&output_dir).map_err(|e| Error::io(output_dir.display(), e))?;
+    let metrics_path = output_dir.join("metrics.jsonl");
+    let mut metrics =
+        std::fs::File::create(&metrics_path).map_err(|e| Error::io(metrics_path.display(), e))?;
+    let mut write_error: Option<Error> = None;
+
+    let bar = if cmd.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
+            .expect("valid template"),
+    );
+    let mut last_loss = f32::NAN;
+    let mut sink = |event: &Event| {
+        let line = match event {
+            Event::Started { total_steps, num_examples, num_epochs, initialized } => {
+                bar.set_length(*total_steps as u64);
+                let init = if initialized.is_empty() { String::new() } else { format!("; newly initialised: {}", initialized.join(", ")) };
+                bar.println(format!(
+                    "training {} examples, {num_epochs} epochs, {total_steps} steps on {:?}{init}",
+                    num_examples,
+                    device.clone().without_autodiff()
+                ));
+                None
+            }
+            Event::Step { step, learning_rate, samples, elapsed_s, .. } => {
+                bar.set_position(*step as u64);
+                bar.set_message(format!(
+                    "loss {last_loss:.4} lr {learning_rate:.2e} {:.1} samples/s",
+                    *samples as f64 / elapsed_s.max(1e-9)
+                ));
+                None
+            }
+            Event::Log { step, epoch, loss, learning_rate } => {
+                last_loss = *loss;
+                if cmd.quiet {
+                    eprintln!("step {step} epoch {epoch:.2} loss {loss:.4} lr {learning_rate:.3e}");
+                }
+                Some(json!({"epoch": epoch, "step": step, "loss": loss, "learning_rate": learning_rate}))
+            }
+            Event::Evaluated { step, epoch, metrics } => {
+                bar.println(format!(
+                    "epoch {epoch:.2} (step {step}): accuracy {:.4}{}",
+                    metrics.accuracy,
+                    metrics.f1.map(|f| format!(", f1 {f:.4}")).unwrap_or_default()
+                ));
+                Some(json!({"epoch": epoch, "step": step, "eval_accuracy": metrics.accuracy, "eval_f1": metrics.f1}))
+            }
+        };
+        if let Some(line) = line {
+            if let Err(e) = writeln!(metrics, "{line}") {
+                write_error.get_or_insert(Error::io(metrics_path.display(), e));
+            }
+        }
+    };
+    let (model, report) = train(model, &data, &args, &device, initialized, &mut sink).await?;
+    bar.finish();
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+
+    let files = save_pretrained(&model.valid(), &config, &loaded.files).await?;
+    for (name, bytes) in files {
+        write_atomically(&output_dir.join(name), &bytes)?;
+    }
+    println!(
+        "{}",
+        json!({
+            "output_dir": output_dir.display().to_string(),
+            "steps": report.steps,
+            "train_runtime_s": report.train_runtime_s,
+            "train_samples_per_second": report.train_samples_per_second,
+            "eval": report.evaluations.last().map(|(_, m)| m),
+        })
+    );
+    Ok(())
+}
+
+/// A file is either its old contents or its new ones, never half written.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(tmp.display(), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))
+}
+
+async fn run_evaluate(cmd: EvaluateCmd) -> Result<()> {
+    let task = Task::parse(&cmd.task)?;
+    let split = match cmd.split.as_str() {
+        "validation" | "dev" => Split::Validation,
+        "test" => Split::Test,
+        other => return Err(Error::Invalid(format!("--split {other}: expected validation or test"))),
+    };
+    let data_dir = cmd.data.clone().unwrap_or_else(|| default_data(task));
+    let loaded = load(&cmd.common).await?;
+    let rows = task.read_split(&data_dir, split)?;
+    let labels = labels_of(&rows, &data_dir.join(task.file_name(split)))?;
+    let encoded = tokenize(&loaded.tokenizer, &rows)?;
+    check_labels(&loaded.config, task)?;
+    let (model, initialized) = loaded.files.load_model(&loaded.config, &loaded.device, 0)?;
+    refuse_untrained(&initialized, &loaded.files)?;
+    let metrics = evaluate(&model, task, &encoded, &labels, cmd.batch_size, loaded.tokenizer.pad_id(), &loaded.device).await?;
+    println!("{}", json!({"accuracy": metrics.accuracy, "f1": metrics.f1, "examples": metrics.examples}));
+    Ok(())
+}
+
+async fn run_predict(cmd: PredictCmd) -> Result<()> {
+    let loaded = load(&cmd.common).await?;
+    let (model, initialized) = loaded.files.load_model(&loaded.config, &loaded.device, 0)?;
+    refuse_untrained(&initialized, &loaded.files)?;
+    let p = webtune::predict::predict(
+        &model,
+        &loaded.config,
+        &loaded.tokenizer,
+        &cmd.text_a,
+        cmd.text_b.as_deref(),
+        &loaded.device,
+    )
+    .await?;
+    println!("{}", serde_json::to_string(&p).expect("prediction serializes"));
+    Ok(())
+}
+
+/// Scoring or predicting with a random head would print numbers that mean nothing.
+fn refuse_untrained(initialized: &[String], files: &ModelFiles) -> Result<()> {
+    if initialized.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::MissingTensor { path: files.weights.name.clone(), tensor: initialized.join(", ") })
+    }
+}
+
+fn check_labels(config: &webtune::model::BertConfig, task: Task) -> Result<()> {
+    if config.num_labels() != task.labels().len() {
+        return Err(Error::Invalid(format!(
+            "the model has {} labels, task {} has {}",
+            config.num_labels(),
+            task.name(),
+            task.labels().len()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Encoded examples → batches of tensors: a seeded shuffle per epoch and dynamic padding (each
+//! batch padded to its own longest sequence, like transformers' `DataCollatorWithPadding`).
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use super::tokenize::Encoded;
+use crate::model::BertInput;
+
+pub struct Batch {
+    pub input: BertInput,
+    /// [batch]; absent for unlabelled splits.
+    pub labels: Option<Tensor<1, Int>>,
+    pub size: usize,
+    /// Real (unpadded) tokens in the batch.
+    pub tokens: usize,
+}
+
+/// The order in which an epoch visits the training set: the same seed and epoch give the same
+/// order on every platform.
+pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    let mut rng = StdRng::seed_from_u64(seed.wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    order.shuffle(&mut rng);
+    order
+}
+
+/// Pads `examples` to the longest among them and moves them to `device`.
+pub fn collate(examples: &[&Encoded], labels: Option<&[usize]>, pad_id: u32, device: &Device) -> Batch {
+    let size = examples.len();
+    let seq = examples.iter().map(|e| e.input_ids.len()).max().unwrap_or(1).max(1);
+    let mut ids = Vec::with_capacity(size * seq);
+    let mut types = Vec::with_capacity(size * seq);
+    let mut mask = Vec::with_capacity(size * seq);
+    let mut tokens = 0;
+    for e in examples {
+        let n = e.input_ids.len();
+        tokens += n;
+        ids.extend(e.input_ids.iter().map(|&x| x as i64));
+        ids.extend(std::iter::repeat_n(pad_id as i64, seq - n));
+        types.extend(e.token_type_ids.iter().map(|&x| x as i64));
+        types.extend(std::iter::repeat_n(0i64, seq - n));
+        mask.extend(std::iter::repeat_n(1.0f32, n));
+        mask.extend(std::iter::repeat_n(0.0f32, seq - n));
+    }
+    let input = BertInput {
+        input_ids: Tensor::from_data(TensorData::new(ids, [size, seq]), device),
+        token_type_ids: Tensor::from_data(TensorData::new(types, [size, seq]), device),
+        attention_mask: Tensor::from_data(TensorData::new(mask, [size, seq]), device),
+    };
+    let labels = labels.map(|l| {
+        let l: Vec<i64> = l.iter().map(|&x| x as i64).collect();
+        Tensor::from_data(TensorData::new(l, [size]), device)
+    });
+    Batch {
+        input,
+        labels,
+        size,
+        tokens,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffle_is_seeded_and_differs_per_epoch() {
+        assert_eq!(epoch_order(100, 42, 0), epoch_order(100, 42, 0));
+        assert_ne!(epoch_order(100, 42, 0), epoch_order(100, 42, 1));
+        assert_ne!(epoch_order(100, 42, 0), epoch_order(100, 7, 0));
+        let mut sorted = epoch_order(100, 42, 3);
+        sorted.sort();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn pads_to_the_longest_in_the_batch() {
+        let a = Encoded { input_ids: vec![2, 5, 3], token_type_ids: vec![0, 0, 0] };
+        let b = Encoded { input_ids: vec![2, 5, 6, 3, 7, 3], token_type_ids: vec![0, 0, 0, 0, 1, 1] };
+        let device = Device::flex();
+        let batch = collate(&[&a, &b], Some(&[1, 0]), 0, &device);
+        assert_eq!(batch.input.input_ids.dims(), [2, 6]);
+        assert_eq!(batch.tokens, 9);
+        let ids = batch.input.input_ids.into_data().convert::<i64>().into_vec::<i64>().unwrap();
+        assert_eq!(ids, vec![2, 5, 3, 0, 0, 0, 2, 5, 6, 3, 7, 3]);
+        let mask = batch.input.attention_mask.into_data().into_vec::<f32>().unwrap();
+        assert_eq!(&mask[..6], &[1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
+        let types = batch.input.token_type_ids.into_data().convert::<i64>().into_vec::<i64>().unwrap();
+        assert_eq!(&types[6..], &[0, 0, 0, 0, 1, 1]);
+    }
+}

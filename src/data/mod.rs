@@ -1,0 +1,9 @@
+//! Bytes → examples → token ids → batches.
+
+pub mod batch;
+pub mod glue;
+pub mod tokenize;
+
+pub use batch::{Batch, collate, epoch_order};
+pub use glue::{Example, Split, Task};
+pub use tokenize::{Encoded, TextTokenizer};

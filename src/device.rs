@@ -1,0 +1,76 @@
+//! Which backend runs the tensors. The only place that knows how each one starts.
+
+use burn::tensor::Device;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Vulkan, Metal, DX12 natively; WebGPU in the browser.
+    Wgpu,
+    /// burn's pure-Rust CPU backend (flex).
+    Cpu,
+    /// burn's CUDA backend (cargo feature `cuda`).
+    Cuda,
+}
+
+impl Backend {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "wgpu" => Ok(Backend::Wgpu),
+            "cpu" => Ok(Backend::Cpu),
+            "cuda" => Ok(Backend::Cuda),
+            _ => Err(Error::Invalid(format!("unknown backend `{name}` (expected wgpu, cpu or cuda)"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Wgpu => "wgpu",
+            Backend::Cpu => "cpu",
+            Backend::Cuda => "cuda",
+        }
+    }
+
+    /// Starts the backend and returns its device (without autodiff).
+    pub async fn init(self) -> Result<Device> {
+        let fail = |reason: String| Error::Backend { backend: self.name().into(), reason };
+        match self {
+            Backend::Wgpu => Device::wgpu_options().init_async().await.map_err(|e| fail(e.to_string())),
+            Backend::Cpu => cpu_device().ok_or_else(|| fail("this build has no CPU backend".into())),
+            Backend::Cuda => cuda_device().map_err(fail),
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn cpu_device() -> Option<Device> {
+    Some(Device::flex())
+}
+
+#[cfg(target_arch = "wasm32")]
+fn cpu_device() -> Option<Device> {
+    None
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device() -> std::result::Result<Device, String> {
+    use burn::tensor::Tensor;
+    let device = Device::cuda(0);
+    // The CUDA runtime starts lazily and panics when there is no driver or GPU: probe it once
+    // here so the user gets a sentence instead.
+    let probe = device.clone();
+    std::panic::catch_unwind(move || Tensor::<1>::zeros([1], &probe).into_data())
+        .map(|_| device)
+        .map_err(|p| {
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "no CUDA device could be opened".into())
+        })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device() -> std::result::Result<Device, String> {
+    Err("this build has no CUDA support; rebuild with `cargo build --release --features cuda`".into())
+}

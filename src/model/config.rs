@@ -1,0 +1,262 @@
+//! `BertConfig`, read straight from a Hugging Face `config.json`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_max_positions() -> usize {
+    512
+}
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_init_range() -> f64 {
+    0.02
+}
+fn default_ln_eps() -> f64 {
+    1e-12
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    #[serde(default = "default_max_positions")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_init_range")]
+    pub initializer_range: f64,
+    #[serde(default = "default_ln_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default)]
+    pub pad_token_id: Option<usize>,
+    #[serde(default)]
+    pub classifier_dropout: Option<f64>,
+    #[serde(default)]
+    pub position_embedding_type: Option<String>,
+    #[serde(default)]
+    pub id2label: Option<BTreeMap<String, String>>,
+}
+
+/// The activations BERT checkpoints use, by their transformers names.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    Gelu,
+    GeluTanh,
+    Relu,
+}
+
+impl BertConfig {
+    /// Parses `config.json`; `path` only names the file in errors.
+    pub fn from_json(bytes: &[u8], path: &str) -> Result<Self> {
+        let config: BertConfig = serde_json::from_slice(bytes).map_err(|e| {
+            // serde names the missing or mistyped field in its message; keep it.
+            Error::json(path, e)
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &str) -> Result<()> {
+        let bad = |field: &str, reason: String| Error::Config {
+            path: path.into(),
+            field: field.into(),
+            reason,
+        };
+        for (field, v) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ] {
+            if v == 0 {
+                return Err(bad(field, "must be at least 1".into()));
+            }
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return Err(bad(
+                "num_attention_heads",
+                format!(
+                    "hidden_size {} is not a multiple of {}",
+                    self.hidden_size, self.num_attention_heads
+                ),
+            ));
+        }
+        self.activation(path)?;
+        if let Some(kind) = &self.position_embedding_type {
+            if kind != "absolute" {
+                return Err(bad(
+                    "position_embedding_type",
+                    format!("`{kind}` is not supported (only `absolute`)"),
+                ));
+            }
+        }
+        for (field, p) in [
+            ("hidden_dropout_prob", Some(self.hidden_dropout_prob)),
+            ("attention_probs_dropout_prob", Some(self.attention_probs_dropout_prob)),
+            ("classifier_dropout", self.classifier_dropout),
+        ] {
+            if let Some(p) = p {
+                if !(0.0..1.0).contains(&p) {
+                    return Err(bad(field, format!("{p} is not a probability in [0, 1)")));
+                }
+            }
+        }
+        if let Some(map) = &self.id2label {
+            let mut ids: Vec<usize> = Vec::new();
+            for key in map.keys() {
+                ids.push(key.parse().map_err(|_| {
+                    bad("id2label", format!("key `{key}` is not a label id"))
+                })?);
+            }
+            ids.sort();
+            if ids.is_empty() || ids.iter().enumerate().any(|(i, &id)| i != id) {
+                return Err(bad("id2label", "ids must be 0, 1, …, n-1".into()));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn activation(&self, path: &str) -> Result<Activation> {
+        match self.hidden_act.as_str() {
+            "gelu" => Ok(Activation::Gelu),
+            "gelu_new" | "gelu_pytorch_tanh" => Ok(Activation::GeluTanh),
+            "relu" => Ok(Activation::Relu),
+            other => Err(Error::Config {
+                path: path.into(),
+                field: "hidden_act".into(),
+                reason: format!("activation `{other}` is not supported"),
+            }),
+        }
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// Label names in id order; transformers' `LABEL_i` when the config names none.
+    pub fn labels(&self) -> Vec<String> {
+        match &self.id2label {
+            Some(map) => {
+                let mut pairs: Vec<(usize, &String)> = map
+                    .iter()
+                    .filter_map(|(k, v)| k.parse().ok().map(|k| (k, v)))
+                    .collect();
+                pairs.sort();
+                pairs.into_iter().map(|(_, v)| v.clone()).collect()
+            }
+            None => (0..2).map(|i| format!("LABEL_{i}")).collect(),
+        }
+    }
+
+    pub fn num_labels(&self) -> usize {
+        self.labels().len()
+    }
+
+    pub fn with_labels(mut self, labels: &[&str]) -> Self {
+        self.id2label = Some(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i.to_string(), l.to_string()))
+                .collect(),
+        );
+        self
+    }
+
+    /// The `config.json` a fine-tuned model is saved with: the original file's fields (so nothing
+    /// a checkpoint carried is lost) with the classification fields transformers reads.
+    pub fn to_pretrained_json(&self, original: Option<&[u8]>) -> String {
+        let mut obj = original
+            .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default();
+        if let Value::Object(ours) = serde_json::to_value(self).expect("config serializes") {
+            for (k, v) in ours {
+                if !v.is_null() {
+                    obj.insert(k, v);
+                }
+            }
+        }
+        let labels = self.labels();
+        let label2id: serde_json::Map<String, Value> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.clone(), Value::from(i)))
+            .collect();
+        obj.insert("architectures".into(), Value::from(vec!["BertForSequenceClassification"]));
+        obj.insert("model_type".into(), Value::from("bert"));
+        obj.insert("label2id".into(), Value::Object(label2id));
+        obj.insert("num_labels".into(), Value::from(labels.len()));
+        obj.insert("problem_type".into(), Value::from("single_label_classification"));
+        obj.remove("_name_or_path");
+        serde_json::to_string_pretty(&Value::Object(obj)).expect("json serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TINY: &str = r#"{"vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "intermediate_size": 16}"#;
+
+    #[test]
+    fn defaults_are_transformers_defaults() {
+        let c = BertConfig::from_json(TINY.as_bytes(), "config.json").unwrap();
+        assert_eq!(c.layer_norm_eps, 1e-12);
+        assert_eq!(c.max_position_embeddings, 512);
+        assert_eq!(c.labels(), vec!["LABEL_0", "LABEL_1"]);
+    }
+
+    #[test]
+    fn errors_name_file_and_field() {
+        let err = BertConfig::from_json(b"{\"vocab_size\": 3}", "m/config.json").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("m/config.json") && msg.contains("hidden_size"), "{msg}");
+
+        let bad_heads = TINY.replace("\"num_attention_heads\": 2", "\"num_attention_heads\": 3");
+        let msg = BertConfig::from_json(bad_heads.as_bytes(), "c.json").unwrap_err().to_string();
+        assert!(msg.contains("num_attention_heads"), "{msg}");
+
+        let msg = BertConfig::from_json(b"{not json", "c.json").unwrap_err().to_string();
+        assert!(msg.contains("c.json") && msg.contains("invalid JSON"), "{msg}");
+    }
+
+    #[test]
+    fn pretrained_json_keeps_original_fields_and_sets_labels() {
+        let c = BertConfig::from_json(TINY.as_bytes(), "c")
+            .unwrap()
+            .with_labels(&["no", "yes"]);
+        let out: Value = serde_json::from_str(&c.to_pretrained_json(Some(
+            br#"{"custom_field": 7, "_name_or_path": "x"}"#,
+        )))
+        .unwrap();
+        assert_eq!(out["custom_field"], 7);
+        assert_eq!(out["id2label"]["1"], "yes");
+        assert_eq!(out["label2id"]["no"], 0);
+        assert_eq!(out["architectures"][0], "BertForSequenceClassification");
+        assert!(out.get("_name_or_path").is_none());
+    }
+}

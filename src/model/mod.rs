@@ -1,0 +1,8 @@
+//! The model: configuration, BERT modules, and the bridge to safetensors files.
+
+pub mod bert;
+pub mod config;
+pub mod weights;
+
+pub use bert::{BertForSequenceClassification, BertInput};
+pub use config::BertConfig;

@@ -1,0 +1,363 @@
+//! safetensors ⇄ burn. Modules ask for their tensors by Hugging Face name through `Vars`; the
+//! checkpoint answers with a shape-checked tensor, or — for heads a pretrained checkpoint does not
+//! have — `Vars` initialises them as transformers does. `Exporter` walks the same names back out.
+
+use std::collections::{HashMap, HashSet};
+
+use burn::module::Param;
+use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::tensor::{Device, Tensor, TensorData, Transaction};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Normal};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Error, Result};
+
+/// All tensors of a `model.safetensors`, as f32 on the host.
+pub struct Checkpoint {
+    path: String,
+    tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+impl Checkpoint {
+    pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Self> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::Safetensors {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        let mut tensors = HashMap::new();
+        for (name, view) in st.tensors() {
+            if name.ends_with("position_ids") {
+                continue; // a buffer, not a weight
+            }
+            let data = view.data();
+            let values: Vec<f32> = match view.dtype() {
+                Dtype::F32 => data
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+                Dtype::F16 => data
+                    .chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+                Dtype::BF16 => data
+                    .chunks_exact(2)
+                    .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+                // Integer buffers and heads we never read are skipped, not rejected.
+                _ if !is_weight_name(&name) => continue,
+                other => {
+                    return Err(Error::TensorDtype {
+                        path: path.into(),
+                        tensor: name,
+                        dtype: format!("{other:?}"),
+                    });
+                }
+            };
+            tensors.insert(name, (view.shape().to_vec(), values));
+        }
+        Ok(Self {
+            path: path.into(),
+            tensors,
+        })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Adds or replaces a tensor (transformers' name and layout).
+    pub fn insert(&mut self, name: &str, shape: Vec<usize>, values: Vec<f32>) {
+        self.tensors.insert(name.to_string(), (shape, values));
+    }
+
+    /// Looks a transformers name up under the spellings checkpoints use: with or without the
+    /// `bert.` prefix, and LayerNorm's old `gamma`/`beta` (bert-base-uncased still has them).
+    fn find(&self, name: &str) -> Option<(&str, &(Vec<usize>, Vec<f32>))> {
+        let mut candidates = vec![name.to_string()];
+        if let Some(stripped) = name.strip_prefix("bert.") {
+            candidates.push(stripped.to_string());
+        }
+        for c in candidates.clone() {
+            if let Some(base) = c.strip_suffix("LayerNorm.weight") {
+                candidates.push(format!("{base}LayerNorm.gamma"));
+            }
+            if let Some(base) = c.strip_suffix("LayerNorm.bias") {
+                candidates.push(format!("{base}LayerNorm.beta"));
+            }
+        }
+        candidates
+            .into_iter()
+            .find_map(|c| self.tensors.get_key_value(&c))
+            .map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+fn is_weight_name(name: &str) -> bool {
+    name.starts_with("bert.")
+        || name.starts_with("classifier.")
+        || name.starts_with("embeddings.")
+        || name.starts_with("encoder.")
+        || name.starts_with("pooler.")
+}
+
+/// How a tensor is initialised when no checkpoint provides it (transformers' `_init_weights`).
+#[derive(Clone, Copy)]
+pub enum Init {
+    Normal,
+    Zeros,
+    Ones,
+}
+
+/// Where a model's tensors come from while it is being built.
+pub struct Vars {
+    checkpoint: Option<Checkpoint>,
+    /// Names that may be absent from the checkpoint and are then initialised (task heads).
+    optional_prefixes: Vec<String>,
+    initialized: Vec<String>,
+    used: HashSet<String>,
+    rng: StdRng,
+    std: f64,
+    device: Device,
+}
+
+impl Vars {
+    pub fn from_checkpoint(checkpoint: Checkpoint, init_seed: u64, std: f64, device: &Device) -> Self {
+        Self {
+            checkpoint: Some(checkpoint),
+            optional_prefixes: vec!["classifier.".into()],
+            initialized: Vec::new(),
+            used: HashSet::new(),
+            rng: StdRng::seed_from_u64(init_seed),
+            std,
+            device: device.clone(),
+        }
+    }
+
+    /// Every tensor freshly initialised: for benchmarks with a model's shape but no weights.
+    pub fn random(init_seed: u64, std: f64, device: &Device) -> Self {
+        Self {
+            checkpoint: None,
+            optional_prefixes: Vec::new(),
+            initialized: Vec::new(),
+            used: HashSet::new(),
+            rng: StdRng::seed_from_u64(init_seed),
+            std,
+            device: device.clone(),
+        }
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Tensors that were initialised rather than loaded (transformers warns about the same ones).
+    pub fn initialized(&self) -> &[String] {
+        &self.initialized
+    }
+
+    /// A tensor by its transformers name and shape, as laid out in the checkpoint.
+    pub fn host(&mut self, name: &str, shape: &[usize], init: Init) -> Result<Vec<f32>> {
+        if let Some(ckpt) = &self.checkpoint {
+            if let Some((key, (found, values))) = ckpt.find(name) {
+                if found.as_slice() != shape {
+                    return Err(Error::TensorShape {
+                        path: ckpt.path.clone(),
+                        tensor: key.into(),
+                        expected: shape.to_vec(),
+                        found: found.clone(),
+                    });
+                }
+                self.used.insert(key.to_string());
+                return Ok(values.clone());
+            }
+            if !self.optional_prefixes.iter().any(|p| name.starts_with(p)) {
+                return Err(Error::MissingTensor {
+                    path: ckpt.path.clone(),
+                    tensor: name.into(),
+                });
+            }
+        }
+        self.initialized.push(name.to_string());
+        let n: usize = shape.iter().product();
+        Ok(match init {
+            Init::Zeros => vec![0.0; n],
+            Init::Ones => vec![1.0; n],
+            Init::Normal => {
+                let normal = Normal::new(0.0, self.std).expect("std is finite");
+                (0..n).map(|_| normal.sample(&mut self.rng) as f32).collect()
+            }
+        })
+    }
+
+    pub fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D], init: Init) -> Result<Tensor<D>> {
+        let values = self.host(name, &shape, init)?;
+        Ok(Tensor::from_data(TensorData::new(values, shape), &self.device))
+    }
+
+    /// `nn.Linear(d_in, d_out)`: transformers stores the weight as [out, in], burn as [in, out].
+    pub fn linear(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<Linear> {
+        let w = self.host(&format!("{name}.weight"), &[d_out, d_in], Init::Normal)?;
+        let b = self.tensor(&format!("{name}.bias"), [d_out], Init::Zeros)?;
+        let w = Tensor::from_data(TensorData::new(transpose(&w, d_out, d_in), [d_in, d_out]), &self.device);
+        Ok(Linear {
+            weight: Param::from_tensor(w),
+            bias: Some(Param::from_tensor(b)),
+        })
+    }
+
+    pub fn embedding(&mut self, name: &str, n: usize, d: usize) -> Result<Embedding> {
+        Ok(Embedding {
+            weight: Param::from_tensor(self.tensor(&format!("{name}.weight"), [n, d], Init::Normal)?),
+        })
+    }
+
+    pub fn layer_norm(&mut self, name: &str, d: usize, eps: f64) -> Result<LayerNorm> {
+        let mut ln = LayerNormConfig::new(d).with_epsilon(eps).init(&self.device);
+        ln.gamma = Param::from_tensor(self.tensor(&format!("{name}.weight"), [d], Init::Ones)?);
+        ln.beta = Some(Param::from_tensor(self.tensor(&format!("{name}.bias"), [d], Init::Zeros)?));
+        Ok(ln)
+    }
+}
+
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
+/// Collects a model's tensors under transformers' names and writes them as safetensors, reading
+/// everything back from the device in one transaction.
+#[derive(Default)]
+pub struct Exporter {
+    names: Vec<(String, Option<(usize, usize)>)>,
+    transaction: Transaction,
+}
+
+impl Exporter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn tensor<const D: usize>(&mut self, name: &str, tensor: Tensor<D>) {
+        self.names.push((name.to_string(), None));
+        self.transaction = std::mem::take(&mut self.transaction).register(tensor);
+    }
+
+    pub fn linear(&mut self, name: &str, linear: &Linear) {
+        let weight = linear.weight.val();
+        let [d_in, d_out] = weight.dims();
+        self.names.push((format!("{name}.weight"), Some((d_in, d_out))));
+        self.transaction = std::mem::take(&mut self.transaction).register(weight);
+        if let Some(bias) = &linear.bias {
+            self.tensor(&format!("{name}.bias"), bias.val());
+        }
+    }
+
+    pub fn embedding(&mut self, name: &str, emb: &Embedding) {
+        self.tensor(&format!("{name}.weight"), emb.weight.val());
+    }
+
+    pub fn layer_norm(&mut self, name: &str, ln: &LayerNorm) {
+        self.tensor(&format!("{name}.weight"), ln.gamma.val());
+        if let Some(beta) = &ln.beta {
+            self.tensor(&format!("{name}.bias"), beta.val());
+        }
+    }
+
+    /// The tensors as (name, shape, values) in transformers' layout.
+    pub async fn read(self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+        let datas = self.transaction.execute_async().await?;
+        let mut out = Vec::with_capacity(datas.len());
+        for ((name, linear), data) in self.names.into_iter().zip(datas) {
+            let shape = data.shape().to_vec();
+            let values: Vec<f32> = data
+                .convert::<f32>()
+                .into_vec()
+                .map_err(|e| Error::Device(format!("reading `{name}`: {e:?}")))?;
+            out.push(match linear {
+                Some((d_in, d_out)) => (name, vec![d_out, d_in], transpose(&values, d_in, d_out)),
+                None => (name, shape, values),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Serialises named f32 tensors to safetensors bytes.
+pub fn to_safetensors(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<Vec<u8>> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), b)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| Error::Invalid(format!("tensor `{name}`: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), "pt".to_string());
+    safetensors::serialize(views, Some(meta)).map_err(|e| Error::Invalid(format!("writing safetensors: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+        let owned: Vec<(String, Vec<usize>, Vec<f32>)> =
+            tensors.iter().map(|(n, s, v)| (n.to_string(), s.clone(), v.clone())).collect();
+        to_safetensors(&owned).unwrap()
+    }
+
+    #[test]
+    fn truncated_file_is_a_named_error() {
+        let bytes = checkpoint(&[("bert.pooler.dense.bias", vec![4], vec![1.0; 4])]);
+        for cut in [0, 7, bytes.len() / 2, bytes.len() - 1] {
+            let err = Checkpoint::from_bytes(&bytes[..cut], "m/model.safetensors").err().unwrap();
+            assert!(err.to_string().starts_with("m/model.safetensors: not a valid safetensors"), "{err}");
+        }
+    }
+
+    #[test]
+    fn finds_names_with_or_without_prefix_and_old_layernorm_names() {
+        let bytes = checkpoint(&[
+            ("pooler.dense.bias", vec![2], vec![1.0, 2.0]),
+            ("bert.embeddings.LayerNorm.gamma", vec![2], vec![3.0, 4.0]),
+        ]);
+        let ckpt = Checkpoint::from_bytes(&bytes, "x").unwrap();
+        assert_eq!(ckpt.find("bert.pooler.dense.bias").unwrap().1.1, vec![1.0, 2.0]);
+        assert_eq!(ckpt.find("bert.embeddings.LayerNorm.weight").unwrap().1.1, vec![3.0, 4.0]);
+    }
+
+    #[test]
+    fn wrong_shape_and_missing_tensor_name_file_and_tensor() {
+        let bytes = checkpoint(&[("bert.pooler.dense.bias", vec![3], vec![0.0; 3])]);
+        let device = Device::flex();
+        let mut vars = Vars::from_checkpoint(Checkpoint::from_bytes(&bytes, "w.safetensors").unwrap(), 0, 0.02, &device);
+        let msg = vars.host("bert.pooler.dense.bias", &[4], Init::Zeros).unwrap_err().to_string();
+        assert!(msg.contains("w.safetensors") && msg.contains("pooler.dense.bias") && msg.contains("[3]"), "{msg}");
+        let msg = vars.host("bert.pooler.dense.weight", &[4, 4], Init::Normal).unwrap_err().to_string();
+        assert!(msg.contains("w.safetensors") && msg.contains("is missing"), "{msg}");
+        // Task heads may be absent: they are initialised (normal, std 0.02) and reported.
+        let w = vars.host("classifier.weight", &[2, 4], Init::Normal).unwrap();
+        assert!(w.iter().all(|x| x.abs() < 0.2) && w.iter().any(|x| *x != 0.0));
+        assert_eq!(vars.initialized(), &["classifier.weight".to_string()]);
+    }
+
+    #[test]
+    fn transpose_round_trips() {
+        let v: Vec<f32> = (0..6).map(|x| x as f32).collect();
+        assert_eq!(transpose(&v, 2, 3), vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+        assert_eq!(transpose(&transpose(&v, 2, 3), 3, 2), v);
+    }
+}

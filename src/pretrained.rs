@@ -1,0 +1,126 @@
+//! A model folder in Hugging Face's layout — `config.json`, `model.safetensors`, `tokenizer.json`
+//! or `vocab.txt` — as bytes, whichever way they arrived (disk, Hub, browser upload), and the
+//! same layout written back out after fine-tuning.
+
+use burn::tensor::Device;
+
+use crate::data::{Task, TextTokenizer};
+use crate::error::{Error, Result};
+use crate::model::weights::{Checkpoint, Vars, to_safetensors};
+use crate::model::{BertConfig, BertForSequenceClassification};
+
+/// A file's name (for messages) and contents.
+#[derive(Clone)]
+pub struct NamedBytes {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub struct ModelFiles {
+    pub config: NamedBytes,
+    pub weights: NamedBytes,
+    pub tokenizer_json: Option<NamedBytes>,
+    pub vocab_txt: Option<NamedBytes>,
+    pub tokenizer_config: Option<NamedBytes>,
+    pub special_tokens_map: Option<NamedBytes>,
+}
+
+/// Files a fine-tuned model folder carries over unchanged from the model it started from.
+const TOKENIZER_FILES: [&str; 4] = ["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
+
+impl ModelFiles {
+    /// Reads a folder; `config.json` and `model.safetensors` are required, and one of
+    /// `tokenizer.json` / `vocab.txt`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_dir(dir: &std::path::Path) -> Result<Self> {
+        let read = |name: &str| -> Result<Option<NamedBytes>> {
+            let path = dir.join(name);
+            match std::fs::read(&path) {
+                Ok(bytes) => Ok(Some(NamedBytes { name: path.display().to_string(), bytes })),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(path.display(), e)),
+            }
+        };
+        let require = |name: &str| -> Result<NamedBytes> {
+            read(name)?.ok_or_else(|| {
+                Error::io(dir.join(name).display(), std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"))
+            })
+        };
+        let files = Self {
+            config: require("config.json")?,
+            weights: require("model.safetensors")?,
+            tokenizer_json: read("tokenizer.json")?,
+            vocab_txt: read("vocab.txt")?,
+            tokenizer_config: read("tokenizer_config.json")?,
+            special_tokens_map: read("special_tokens_map.json")?,
+        };
+        if files.tokenizer_json.is_none() && files.vocab_txt.is_none() {
+            return Err(Error::Tokenizer {
+                path: dir.display().to_string(),
+                reason: "neither tokenizer.json nor vocab.txt is in the folder".into(),
+            });
+        }
+        Ok(files)
+    }
+
+    pub fn config(&self) -> Result<BertConfig> {
+        BertConfig::from_json(&self.config.bytes, &self.config.name)
+    }
+
+    pub fn tokenizer(&self, config: &BertConfig) -> Result<TextTokenizer> {
+        let tc = self.tokenizer_config.as_ref().map(|f| f.bytes.as_slice());
+        match (&self.tokenizer_json, &self.vocab_txt) {
+            (Some(t), _) => TextTokenizer::from_tokenizer_json(&t.bytes, &t.name, tc, config.max_position_embeddings),
+            (None, Some(v)) => TextTokenizer::from_vocab_txt(&v.bytes, &v.name, tc, config.max_position_embeddings),
+            (None, None) => Err(Error::Tokenizer {
+                path: self.config.name.clone(),
+                reason: "the model has neither tokenizer.json nor vocab.txt".into(),
+            }),
+        }
+    }
+
+    /// Builds the classifier. A checkpoint without a classification head (a pretrained encoder)
+    /// gets a fresh one, drawn with `seed`; their names come back as the second value.
+    pub fn load_model(
+        &self,
+        config: &BertConfig,
+        device: &Device,
+        seed: u64,
+    ) -> Result<(BertForSequenceClassification, Vec<String>)> {
+        let checkpoint = Checkpoint::from_bytes(&self.weights.bytes, &self.weights.name)?;
+        let mut vars = Vars::from_checkpoint(checkpoint, seed, config.initializer_range, device);
+        let model = BertForSequenceClassification::load(&mut vars, config, &self.config.name)?;
+        Ok((model, vars.initialized().to_vec()))
+    }
+}
+
+/// The config a model is fine-tuned with: the checkpoint's, with the task's labels.
+pub fn task_config(config: &BertConfig, task: Task) -> BertConfig {
+    config.clone().with_labels(task.labels())
+}
+
+/// The files of a fine-tuned model folder (name, contents), loadable by transformers'
+/// `AutoModelForSequenceClassification.from_pretrained` and by this crate.
+pub async fn save_pretrained(
+    model: &BertForSequenceClassification,
+    config: &BertConfig,
+    base: &ModelFiles,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let tensors = model.export().await?;
+    let mut files = vec![
+        ("model.safetensors".to_string(), to_safetensors(&tensors)?),
+        ("config.json".to_string(), config.to_pretrained_json(Some(&base.config.bytes)).into_bytes()),
+    ];
+    for (name, file) in TOKENIZER_FILES.iter().zip([
+        &base.tokenizer_json,
+        &base.vocab_txt,
+        &base.tokenizer_config,
+        &base.special_tokens_map,
+    ]) {
+        if let Some(f) = file {
+            files.push((name.to_string(), f.bytes.clone()));
+        }
+    }
+    Ok(files)
+}

@@ -1,0 +1,39 @@
+//! What a run tells whoever drives it. The CLI renders these as a progress bar and
+//! `metrics.jsonl`; the page as signals.
+
+use serde::Serialize;
+
+use super::eval::Metrics;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Started {
+        total_steps: usize,
+        num_examples: usize,
+        num_epochs: usize,
+        /// Tensors initialised rather than loaded (the new classifier head).
+        initialized: Vec<String>,
+    },
+    /// After every optimizer step. Carries no loss, so it costs no GPU read.
+    Step {
+        step: usize,
+        total_steps: usize,
+        epoch: f64,
+        learning_rate: f64,
+        samples: usize,
+        elapsed_s: f64,
+    },
+    /// Every `logging_steps`: the mean training loss since the previous log.
+    Log {
+        step: usize,
+        epoch: f64,
+        loss: f32,
+        learning_rate: f64,
+    },
+    Evaluated {
+        step: usize,
+        epoch: f64,
+        metrics: Metrics,
+    },
+}

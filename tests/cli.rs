@@ -1,0 +1,127 @@
+//! The `webtune` binary end to end on real MRPC and all-MiniLM-L6-v2 (CPU backend, a short run):
+//! train → output folder → evaluate and predict from that folder; and the errors users see.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use serde_json::Value;
+
+fn webtune(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_webtune"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("webtune runs")
+}
+
+fn ok_json(out: Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "webtune failed:\n{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+fn err_text(out: Output) -> String {
+    assert!(!out.status.success(), "expected a failure");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "a panic instead of an error: {stderr}");
+    stderr
+}
+
+#[test]
+fn train_then_evaluate_and_predict_from_the_output_folder() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().to_str().unwrap();
+    let model = minilm_dir();
+    let data = glue("MRPC");
+    let summary = ok_json(webtune(&[
+        "train", "--model", model.to_str().unwrap(), "--task", "mrpc", "--data", data.to_str().unwrap(),
+        "--output-dir", out, "--backend", "cpu", "--max-steps", "6", "--logging-steps", "2",
+        "--max-train-samples", "64", "--quiet",
+    ]));
+    assert_eq!(summary["steps"], 6);
+
+    for f in ["model.safetensors", "config.json", "tokenizer.json", "vocab.txt", "metrics.jsonl"] {
+        assert!(out_dir.path().join(f).exists(), "{f} missing from the output folder");
+    }
+    let config: Value = serde_json::from_slice(&std::fs::read(out_dir.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "BertForSequenceClassification");
+    assert_eq!(config["id2label"]["1"], "equivalent");
+    assert_eq!(config["num_labels"], 2);
+
+    let lines: Vec<Value> = std::fs::read_to_string(out_dir.path().join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let logs: Vec<&Value> = lines.iter().filter(|l| l.get("loss").is_some()).collect();
+    assert_eq!(logs.iter().map(|l| l["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![2, 4, 6]);
+    assert!(logs.iter().all(|l| l["loss"].as_f64().unwrap().is_finite() && l.get("learning_rate").is_some()));
+    let eval = lines.last().unwrap();
+    assert_eq!(eval["step"], 6);
+
+    // The saved folder scores exactly what the run reported at its end.
+    let scored = ok_json(webtune(&[
+        "evaluate", "--model", out, "--task", "mrpc", "--data", data.to_str().unwrap(), "--backend", "cpu",
+    ]));
+    assert_eq!(scored["examples"], 408);
+    assert_eq!(scored["accuracy"], eval["eval_accuracy"]);
+    assert_eq!(scored["f1"], eval["eval_f1"]);
+
+    let p = ok_json(webtune(&[
+        "predict", "--model", out, "--backend", "cpu",
+        "The cat sat on the mat .", "A cat was sitting on the mat .",
+    ]));
+    let probs: Vec<f64> = p["probabilities"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(probs.len(), 2);
+    assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-5);
+    let id = p["label_id"].as_u64().unwrap() as usize;
+    assert_eq!(p["label"], ["not_equivalent", "equivalent"][id]);
+}
+
+fn copy_model(to: &Path) {
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(minilm_dir().join(f), to.join(f)).unwrap();
+    }
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = d.to_str().unwrap();
+
+    let msg = err_text(webtune(&["predict", "--model", model, "--backend", "cpu", "a"]));
+    assert!(msg.contains("config.json") && msg.contains("not found"), "{msg}");
+
+    copy_model(d);
+    let weights = std::fs::read(d.join("model.safetensors")).unwrap();
+    std::fs::write(d.join("model.safetensors"), &weights[..weights.len() / 2]).unwrap();
+    let msg = err_text(webtune(&["predict", "--model", model, "--backend", "cpu", "a"]));
+    assert!(msg.contains("model.safetensors: not a valid safetensors file"), "{msg}");
+
+    // A pretrained encoder has no classifier: predicting with a random head is refused.
+    std::fs::write(d.join("model.safetensors"), &weights).unwrap();
+    let msg = err_text(webtune(&["predict", "--model", model, "--backend", "cpu", "a"]));
+    assert!(msg.contains("classifier.weight"), "{msg}");
+
+    std::fs::write(d.join("config.json"), br#"{"vocab_size": 30522, "hidden_size": 384}"#).unwrap();
+    let msg = err_text(webtune(&["predict", "--model", model, "--backend", "cpu", "a"]));
+    assert!(msg.contains("config.json") && msg.contains("num_hidden_layers"), "{msg}");
+
+    copy_model(d);
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("train.tsv"), "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t2\t3\tonly a\n").unwrap();
+    std::fs::write(data.path().join("dev.tsv"), "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n").unwrap();
+    let out = d.join("out");
+    let msg = err_text(webtune(&[
+        "train", "--model", model, "--data", data.path().to_str().unwrap(), "--output-dir",
+        out.to_str().unwrap(), "--backend", "cpu", "--quiet",
+    ]));
+    assert!(msg.contains("train.tsv:2: expected 5 tab-separated fields, found 4"), "{msg}");
+
+    let msg = err_text(webtune(&["predict", "--model", model, "--backend", "cuda", "a"]));
+    assert!(msg.contains("backend `cuda` cannot start"), "{msg}");
+}

@@ -1,0 +1,37 @@
+//! The GLUE readers on the real files in ../shared/data/glue.
+
+mod common;
+
+use common::glue;
+use webtune::data::{Split, Task};
+
+#[test]
+fn mrpc_splits_have_the_published_sizes() {
+    let train = Task::Mrpc.read_split(&glue("MRPC"), Split::Train).unwrap();
+    assert_eq!(train.len(), 3668);
+    assert!(train[0].text_a.starts_with("Amrozi accused his brother , whom he called \" the witness \""));
+    assert_eq!(train[0].label, Some(1));
+    let positive = train.iter().filter(|e| e.label == Some(1)).count() as f64 / train.len() as f64;
+    assert!((positive - 0.674).abs() < 0.001, "{positive}");
+    assert_eq!(Task::Mrpc.read_split(&glue("MRPC"), Split::Validation).unwrap().len(), 408);
+    let test = Task::Mrpc.read_split(&glue("MRPC"), Split::Test).unwrap();
+    assert_eq!(test.len(), 1725);
+    assert!(test.iter().all(|e| e.label.is_some() && e.text_b.is_some()));
+}
+
+#[test]
+fn sst2_splits_have_the_published_sizes() {
+    let train = Task::Sst2.read_split(&glue("SST-2"), Split::Train).unwrap();
+    assert_eq!(train.len(), 67349);
+    assert!(train.iter().all(|e| e.text_b.is_none() && e.label.is_some()));
+    assert_eq!(Task::Sst2.read_split(&glue("SST-2"), Split::Validation).unwrap().len(), 872);
+    let test = Task::Sst2.read_split(&glue("SST-2"), Split::Test).unwrap();
+    assert_eq!(test.len(), 1821);
+    assert!(test.iter().all(|e| e.label.is_none()));
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let err = Task::Mrpc.read_split(&glue("nope"), Split::Train).unwrap_err().to_string();
+    assert!(err.contains("nope/train.tsv"), "{err}");
+}
