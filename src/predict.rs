@@ -14,6 +14,7 @@ pub struct Prediction {
     pub label_id: usize,
     /// In label-id order.
     pub probabilities: Vec<f32>,
+    pub logits: Vec<f32>,
 }
 
 /// `model` in evaluation mode on the plain `device`.
@@ -27,15 +28,20 @@ pub async fn predict(
 ) -> Result<Prediction> {
     let encoded = tokenizer.encode(text_a, text_b)?;
     let batch = collate(&[&encoded], None, tokenizer.pad_id(), device);
-    let probs = softmax(model.forward(batch.input), 1).into_data_async().await?;
-    let probabilities = probs
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .map_err(|e| Error::Device(format!("reading probabilities: {e:?}")))?;
+    let logits = model.forward(batch.input);
+    let probs = softmax(logits.clone(), 1);
+    let mut read = burn::tensor::Transaction::default().register(logits).register(probs).execute_async().await?;
+    let host = |d: burn::tensor::TensorData| {
+        d.convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| Error::Device(format!("reading the prediction: {e:?}")))
+    };
+    let probabilities = host(read.pop().expect("two tensors read"))?;
+    let logits = host(read.pop().expect("two tensors read"))?;
     let (label_id, _) = probabilities
         .iter()
         .enumerate()
         .fold((0, f32::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best });
     let label = config.labels().get(label_id).cloned().unwrap_or_else(|| format!("LABEL_{label_id}"));
-    Ok(Prediction { label, label_id, probabilities })
+    Ok(Prediction { label, label_id, probabilities, logits })
 }

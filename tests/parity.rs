@@ -36,7 +36,7 @@ fn input(g: &Value, device: &Device) -> BertInput {
 }
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().into_vec::<f32>().unwrap()
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
 }
 
 /// A gradient in transformers' layout (Linear weights are [out, in] there, [in, out] here).

@@ -84,11 +84,11 @@ mod tests {
         let batch = collate(&[&a, &b], Some(&[1, 0]), 0, &device);
         assert_eq!(batch.input.input_ids.dims(), [2, 6]);
         assert_eq!(batch.tokens, 9);
-        let ids = batch.input.input_ids.into_data().convert::<i64>().into_vec::<i64>().unwrap();
+        let ids = batch.input.input_ids.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
         assert_eq!(ids, vec![2, 5, 3, 0, 0, 0, 2, 5, 6, 3, 7, 3]);
-        let mask = batch.input.attention_mask.into_data().into_vec::<f32>().unwrap();
+        let mask = batch.input.attention_mask.into_data().try_into_vec::<f32>().unwrap();
         assert_eq!(&mask[..6], &[1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
-        let types = batch.input.token_type_ids.into_data().convert::<i64>().into_vec::<i64>().unwrap();
+        let types = batch.input.token_type_ids.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
         assert_eq!(&types[6..], &[0, 0, 0, 0, 1, 1]);
     }
 }

@@ -1,8 +1,6 @@
 //! Text → token ids with the model's own tokenizer: `tokenizer.json` when the model has one, else
 //! the BERT WordPiece pipeline built from `vocab.txt` (what transformers' BertTokenizerFast does).
 
-use std::collections::HashMap;
-
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
@@ -52,15 +50,10 @@ impl TextTokenizer {
         tokenizer_config: Option<&[u8]>,
         max_positions: usize,
     ) -> Result<Self> {
-        let text = std::str::from_utf8(bytes).map_err(|e| Error::Tokenizer {
+        let vocab = WordPiece::read_bytes(bytes).map_err(|e| Error::Tokenizer {
             path: path.into(),
-            reason: format!("not UTF-8: {e}"),
+            reason: format!("cannot read the vocabulary: {e}"),
         })?;
-        let vocab: HashMap<String, u32> = text
-            .lines()
-            .enumerate()
-            .map(|(i, tok)| (tok.trim_end_matches('\r').to_string(), i as u32))
-            .collect();
         let id = |tok: &str| {
             vocab.get(tok).copied().ok_or_else(|| Error::Tokenizer {
                 path: path.into(),

@@ -153,25 +153,8 @@ pub struct BertLayer {
     pub intermediate: Linear,
     /// transformers: `output`
     pub output: BertResidual,
-    pub activation: ActivationKind,
-}
-
-/// The MLP activation as a module field (`Module` needs a type it can carry).
-#[derive(Module, Debug, Clone, Copy)]
-pub enum ActivationKind {
-    Gelu,
-    GeluTanh,
-    Relu,
-}
-
-impl From<Activation> for ActivationKind {
-    fn from(a: Activation) -> Self {
-        match a {
-            Activation::Gelu => ActivationKind::Gelu,
-            Activation::GeluTanh => ActivationKind::GeluTanh,
-            Activation::Relu => ActivationKind::Relu,
-        }
-    }
+    #[module(skip)]
+    pub activation: Activation,
 }
 
 impl BertLayer {
@@ -181,7 +164,7 @@ impl BertLayer {
             attention_output: BertResidual::load(vars, &format!("{p}.attention.output"), c.hidden_size, c)?,
             intermediate: vars.linear(&format!("{p}.intermediate.dense"), c.hidden_size, c.intermediate_size)?,
             output: BertResidual::load(vars, &format!("{p}.output"), c.intermediate_size, c)?,
-            activation: act.into(),
+            activation: act,
         })
     }
 
@@ -198,9 +181,9 @@ impl BertLayer {
             .forward(self.attention.forward(x.clone(), mask), x);
         let h = self.intermediate.forward(attended.clone());
         let h = match self.activation {
-            ActivationKind::Gelu => gelu(h),
-            ActivationKind::GeluTanh => gelu_approximate(h),
-            ActivationKind::Relu => relu(h),
+            Activation::Gelu => gelu(h),
+            Activation::GeluTanh => gelu_approximate(h),
+            Activation::Relu => relu(h),
         };
         self.output.forward(h, attended)
     }

@@ -278,7 +278,7 @@ impl Exporter {
             let shape = data.shape().to_vec();
             let values: Vec<f32> = data
                 .convert::<f32>()
-                .into_vec()
+                .try_into_vec()
                 .map_err(|e| Error::Device(format!("reading `{name}`: {e:?}")))?;
             out.push(match linear {
                 Some((d_in, d_out)) => (name, vec![d_out, d_in], transpose(&values, d_in, d_out)),

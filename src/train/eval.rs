@@ -55,7 +55,7 @@ pub async fn predict_labels(
     let data = Tensor::cat(preds, 0).into_data_async().await?;
     let values = data
         .convert::<i64>()
-        .into_vec::<i64>()
+        .try_into_vec::<i64>()
         .map_err(|e| Error::Device(format!("reading predictions: {e:?}")))?;
     Ok(values.into_iter().map(|v| v as usize).collect())
 }

@@ -3,7 +3,7 @@
 //! epoch. It is `async` and reads from the GPU only by awaiting, so a native executor and the
 //! browser's event loop drive the same code.
 
-use burn::module::{AutodiffModule, Module};
+use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};

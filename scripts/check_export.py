@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Checks that a folder written by `webtune train` loads in transformers and gives the logits
+`webtune predict` gives, within 1e-4, on MRPC validation pairs.
+
+    scripts/setup --reference
+    python3 scripts/check_export.py OUTPUT_DIR [--pairs 8] [--backend cpu]
+"""
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("model")
+    p.add_argument("--pairs", type=int, default=8)
+    p.add_argument("--backend", default="cpu")
+    args = p.parse_args()
+    tok = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForSequenceClassification.from_pretrained(args.model).eval()
+    rows = []
+    with open(ROOT.parent / "shared/data/glue/MRPC/dev.tsv", encoding="utf-8-sig") as f:
+        next(f)
+        for line in f:
+            _, _, _, a, b = line.rstrip("\n").split("\t")
+            rows.append((a, b))
+    worst = 0.0
+    for a, b in rows[: args.pairs]:
+        with torch.no_grad():
+            theirs = model(**tok(a, b, truncation=True, return_tensors="pt")).logits[0].tolist()
+        out = subprocess.run([str(ROOT / "scripts/webtune"), "predict", "--model", args.model,
+                              "--backend", args.backend, a, b], capture_output=True, text=True, check=True)
+        ours = json.loads(out.stdout.strip().splitlines()[-1])["logits"]
+        diff = max(abs(x - y) for x, y in zip(ours, theirs))
+        worst = max(worst, diff)
+        print(f"transformers {theirs}  webtune {ours}  max|diff| {diff:.2e}")
+    print(json.dumps({"pairs": args.pairs, "max_abs_diff": worst, "labels": model.config.id2label}))
+    return 0 if worst <= 1e-4 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
