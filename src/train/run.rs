@@ -154,6 +154,9 @@ pub async fn train(
     let mut window: Option<Tensor<1>> = None;
     let mut window_steps = 0;
     let mut evaluations = Vec::new();
+    // Throughput counts training only, as transformers' train_samples_per_second does not
+    // include evaluation.
+    let mut eval_s = 0.0;
     let epoch_of = |step: usize| step as f64 / steps_per_epoch as f64;
 
     'epochs: for epoch in 0..num_epochs {
@@ -195,7 +198,7 @@ pub async fn train(
                 epoch: epoch_of(step),
                 learning_rate: lr,
                 samples,
-                elapsed_s: started.elapsed().as_secs_f64(),
+                elapsed_s: started.elapsed().as_secs_f64() - eval_s,
             });
 
             if step % args.logging_steps == 0 || step == total_steps {
@@ -211,17 +214,19 @@ pub async fn train(
                 break 'epochs;
             }
         }
+        let eval_started = web_time::Instant::now();
         let metrics = run_eval(&model, data, args, &plain).await?;
+        eval_s += eval_started.elapsed().as_secs_f64();
         sink(&Event::Evaluated { step, epoch: epoch_of(step), metrics: metrics.clone() });
         evaluations.push((epoch_of(step), metrics));
     }
+    let runtime = started.elapsed().as_secs_f64() - eval_s;
     // A run cut short by max_steps still ends with a score.
     if evaluations.last().map(|(e, _)| *e) != Some(epoch_of(step)) {
         let metrics = run_eval(&model, data, args, &plain).await?;
         sink(&Event::Evaluated { step, epoch: epoch_of(step), metrics: metrics.clone() });
         evaluations.push((epoch_of(step), metrics));
     }
-    let runtime = started.elapsed().as_secs_f64();
     let report = Report {
         steps: step,
         train_runtime_s: runtime,
