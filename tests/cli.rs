@@ -125,3 +125,23 @@ fn bad_inputs_are_clear_errors() {
     let msg = err_text(webtune(&["predict", "--model", model, "--backend", "cuda", "a"]));
     assert!(msg.contains("backend `cuda` cannot start"), "{msg}");
 }
+
+#[test]
+fn single_sentence_task_sst2() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().to_str().unwrap();
+    let data = glue("SST-2");
+    let summary = ok_json(webtune(&[
+        "train", "--model", minilm_dir().to_str().unwrap(), "--task", "sst2", "--data", data.to_str().unwrap(),
+        "--output-dir", out, "--backend", "cpu", "--max-steps", "2", "--max-train-samples", "16",
+        "--max-eval-samples", "24", "--quiet",
+    ]));
+    assert_eq!(summary["eval"]["examples"], 24);
+    assert!(summary["eval"].get("f1").is_none(), "SST-2 reports accuracy only");
+    let p = ok_json(webtune(&["predict", "--model", out, "--backend", "cpu", "a charming and often affecting journey ."]));
+    assert!(["negative", "positive"].contains(&p["label"].as_str().unwrap()));
+    // SST-2's test split has no labels: evaluating on it is an error naming the file.
+    let out = webtune(&["evaluate", "--model", out, "--task", "sst2", "--data", data.to_str().unwrap(), "--split", "test", "--backend", "cpu"]);
+    let msg = err_text(out);
+    assert!(msg.contains("test.tsv") && msg.contains("no labels"), "{msg}");
+}
