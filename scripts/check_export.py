@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import torch
+from glue_tsv import MRPC, read_mrpc
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,14 +26,9 @@ def main():
     args = p.parse_args()
     tok = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForSequenceClassification.from_pretrained(args.model).eval()
-    rows = []
-    with open(ROOT.parent / "shared/data/glue/MRPC/dev.tsv", encoding="utf-8-sig") as f:
-        next(f)
-        for line in f:
-            _, _, _, a, b = line.rstrip("\n").split("\t")
-            rows.append((a, b))
+    rows = read_mrpc(MRPC / "dev.tsv")
     worst = 0.0
-    for a, b in rows[: args.pairs]:
+    for a, b, _ in rows[: args.pairs]:
         with torch.no_grad():
             theirs = model(**tok(a, b, truncation=True, return_tensors="pt")).logits[0].tolist()
         out = subprocess.run([str(ROOT / "scripts/webtune"), "predict", "--model", args.model,

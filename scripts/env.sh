@@ -5,3 +5,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$WEBTUNE_CACHE/target}"
 export WEBTUNE_MINILM="$WEBTUNE_CACHE/models/all-MiniLM-L6-v2"
 # wasm32 builds use Debian's rustc (rustup cannot fetch a wasm32 std here); keep them apart.
 export WEBTUNE_WASM_TARGET_DIR="${WEBTUNE_WASM_TARGET_DIR:-$WEBTUNE_CACHE/target-wasm}"
+# Native builds use rustup's toolchain even where Debian's rustc-web put a cargo in /usr/bin.
+export PATH="$HOME/.cargo/bin:$PATH"

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import torch
+from glue_tsv import read_mrpc
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,16 +35,6 @@ GRAD_NAMES = [
     "bert.embeddings.word_embeddings.weight",
     "bert.embeddings.token_type_embeddings.weight",
 ]
-
-
-def read_mrpc(path):
-    rows = []
-    with open(path, encoding="utf-8-sig") as f:
-        next(f)
-        for line in f:
-            q, _, _, a, b = line.rstrip("\n").split("\t")
-            rows.append((a, b, int(q)))
-    return rows
 
 
 def flat(t):

@@ -13,21 +13,12 @@ import time
 from pathlib import Path
 
 import torch
+from glue_tsv import read_mrpc
 from torch.utils.data import DataLoader
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                           get_scheduler)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def read_mrpc(path):
-    rows = []
-    with open(path, encoding="utf-8-sig") as f:
-        next(f)
-        for line in f:
-            q, _, _, a, b = line.rstrip("\n").split("\t")
-            rows.append((a, b, int(q)))
-    return rows
 
 
 def main():

@@ -46,14 +46,29 @@ struct Common {
 }
 
 #[derive(Args)]
+struct TaskArgs {
+    /// mrpc or sst2
+    #[arg(long, default_value = "mrpc")]
+    task: String,
+    /// The task's GLUE folder (train.tsv, dev.tsv, test.tsv). Default: ../shared/data/glue/<TASK>.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+impl TaskArgs {
+    fn resolve(&self) -> Result<(Task, PathBuf)> {
+        let task = Task::parse(&self.task)?;
+        let data = self.data.clone().unwrap_or_else(|| PathBuf::from("../shared/data/glue").join(task.dir_name()));
+        Ok((task, data))
+    }
+}
+
+#[derive(Args)]
 struct TrainCmd {
     #[command(flatten)]
     common: Common,
-    #[arg(long, default_value = "mrpc")]
-    task: String,
-    /// The task's GLUE folder (train.tsv, dev.tsv). Default: ../shared/data/glue/<TASK>.
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    task: TaskArgs,
     /// Default: output/<task>.
     #[arg(long)]
     output_dir: Option<PathBuf>,
@@ -96,10 +111,8 @@ struct TrainCmd {
 struct EvaluateCmd {
     #[command(flatten)]
     common: Common,
-    #[arg(long, default_value = "mrpc")]
-    task: String,
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    task: TaskArgs,
     /// validation or test
     #[arg(long, default_value = "validation")]
     split: String,
@@ -143,10 +156,6 @@ fn default_model() -> String {
     cache.join("models/all-MiniLM-L6-v2").display().to_string()
 }
 
-fn default_data(task: Task) -> PathBuf {
-    PathBuf::from("../shared/data/glue").join(task.dir_name())
-}
-
 struct Loaded {
     files: ModelFiles,
     config: webtune::model::BertConfig,
@@ -180,8 +189,7 @@ fn labels_of(examples: &[webtune::data::Example], path: &Path) -> Result<Vec<usi
 }
 
 async fn run_train(cmd: TrainCmd) -> Result<()> {
-    let task = Task::parse(&cmd.task)?;
-    let data_dir = cmd.data.clone().unwrap_or_else(|| default_data(task));
+    let (task, data_dir) = cmd.task.resolve()?;
     let output_dir = cmd.output_dir.clone().unwrap_or_else(|| PathBuf::from("output").join(task.name()));
     let args = TrainingArgs {
         num_train_epochs: cmd.num_train_epochs,
@@ -230,13 +238,15 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
             .expect("valid template"),
     );
+    // A hidden bar swallows println: with --quiet, messages go to stderr.
+    let say = |msg: String| if cmd.quiet { eprintln!("{msg}") } else { bar.println(msg) };
     let mut last_loss = f32::NAN;
     let mut sink = |event: &Event| {
         let line = match event {
             Event::Started { total_steps, num_examples, num_epochs, initialized } => {
                 bar.set_length(*total_steps as u64);
                 let init = if initialized.is_empty() { String::new() } else { format!("; newly initialised: {}", initialized.join(", ")) };
-                bar.println(format!(
+                say(format!(
                     "training {} examples, {num_epochs} epochs, {total_steps} steps on {:?}{init}",
                     num_examples,
                     device.clone().without_autodiff()
@@ -259,7 +269,7 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
                 Some(json!({"epoch": epoch, "step": step, "loss": loss, "learning_rate": learning_rate}))
             }
             Event::Evaluated { step, epoch, metrics } => {
-                bar.println(format!(
+                say(format!(
                     "epoch {epoch:.2} (step {step}): accuracy {:.4}{}",
                     metrics.accuracy,
                     metrics.f1.map(|f| format!(", f1 {f:.4}")).unwrap_or_default()
@@ -304,13 +314,12 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 async fn run_evaluate(cmd: EvaluateCmd) -> Result<()> {
-    let task = Task::parse(&cmd.task)?;
+    let (task, data_dir) = cmd.task.resolve()?;
     let split = match cmd.split.as_str() {
         "validation" | "dev" => Split::Validation,
         "test" => Split::Test,
         other => return Err(Error::Invalid(format!("--split {other}: expected validation or test"))),
     };
-    let data_dir = cmd.data.clone().unwrap_or_else(|| default_data(task));
     let loaded = load(&cmd.common).await?;
     let rows = task.read_split(&data_dir, split)?;
     let labels = labels_of(&rows, &data_dir.join(task.file_name(split)))?;
