@@ -5,6 +5,7 @@
 //! [`device`] picks the backend. The CLI (`src/bin/webtune.rs`) and the browser page are thin
 //! shells over these; nothing here blocks on the GPU, so both can drive it.
 
+pub mod bench;
 pub mod data;
 pub mod device;
 pub mod error;

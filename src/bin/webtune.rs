@@ -32,6 +32,8 @@ enum Command {
     Evaluate(EvaluateCmd),
     /// Classify one sentence or sentence pair; prints {"label", "label_id", "probabilities"}.
     Predict(PredictCmd),
+    /// Measure training speed on MRPC batches; prints one JSON object.
+    Bench(BenchCmd),
 }
 
 #[derive(Args)]
@@ -130,6 +132,26 @@ struct PredictCmd {
     text_b: Option<String>,
 }
 
+#[derive(Args)]
+struct BenchCmd {
+    /// A model folder or Hub id, or a named shape with random weights: minilm-l6, bert-base.
+    #[arg(long, default_value = "minilm-l6")]
+    model: String,
+    #[arg(long, default_value = "wgpu")]
+    backend: String,
+    /// Measured steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Steps run first and not measured (kernel compilation, autotune, allocator warm-up).
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    #[arg(long, default_value_t = 8)]
+    per_device_train_batch_size: usize,
+    /// The MRPC folder. Default: ../shared/data/glue/MRPC.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = pollster::block_on(async {
@@ -137,6 +159,7 @@ fn main() -> ExitCode {
             Command::Train(cmd) => run_train(cmd).await,
             Command::Evaluate(cmd) => run_evaluate(cmd).await,
             Command::Predict(cmd) => run_predict(cmd).await,
+            Command::Bench(cmd) => run_bench(cmd).await,
         }
     });
     match result {
@@ -368,4 +391,60 @@ fn check_labels(config: &webtune::model::BertConfig, task: Task) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+async fn run_bench(cmd: BenchCmd) -> Result<()> {
+    let backend = Backend::parse(&cmd.backend)?;
+    let device = backend.init().await?;
+    let ad = device.clone().autodiff();
+    let (model, tokenizer) = match webtune::bench::named_config(&cmd.model) {
+        Some(config) => {
+            // Named shapes share bert-base-uncased's vocabulary, which all-MiniLM-L6-v2's
+            // tokenizer has too.
+            let files = ModelFiles::from_dir(&webtune::source::resolve_model(&default_model())?)?;
+            let tokenizer = files.tokenizer(&config)?;
+            (webtune::bench::random_model(&config.with_labels(Task::Mrpc.labels()), &ad)?, tokenizer)
+        }
+        None => {
+            let files = ModelFiles::from_dir(&webtune::source::resolve_model(&cmd.model)?)?;
+            let config = task_config(&files.config()?, Task::Mrpc);
+            let tokenizer = files.tokenizer(&config)?;
+            (files.load_model(&config, &ad, 42)?.0, tokenizer)
+        }
+    };
+    let data = cmd.data.clone().unwrap_or_else(|| PathBuf::from("../shared/data/glue/MRPC"));
+    let mut rows = Task::Mrpc.read_split(&data, Split::Train)?;
+    rows.truncate((cmd.warmup + cmd.steps) * cmd.per_device_train_batch_size);
+    let labels = labels_of(&rows, &data.join("train.tsv"))?;
+    let encoded = tokenize(&tokenizer, &rows)?;
+    ad.seed(42);
+    let report = webtune::bench::bench(
+        model,
+        &encoded,
+        &labels,
+        cmd.per_device_train_batch_size,
+        cmd.warmup,
+        cmd.steps,
+        tokenizer.pad_id(),
+        &ad,
+    )
+    .await?;
+    let mut out = serde_json::to_value(&report).expect("report serializes");
+    let obj = out.as_object_mut().expect("an object");
+    obj.insert("peak_host_mb".into(), json!(peak_host_mb()));
+    obj.insert("backend".into(), json!(backend.name()));
+    obj.insert("device".into(), json!(format!("{device:?}")));
+    obj.insert("model".into(), json!(cmd.model));
+    obj.insert("batch_size".into(), json!(cmd.per_device_train_batch_size));
+    obj.insert("versions".into(), json!({"webtune": env!("CARGO_PKG_VERSION"), "burn": "0.22.1"}));
+    println!("{out}");
+    Ok(())
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), in MB.
+fn peak_host_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1000.0)
 }

@@ -1,0 +1,123 @@
+//! Training throughput on real MRPC batches, split into forward / backward / optimizer time.
+//! The batches are the training split's first `(warmup + steps) × batch` pairs in file order, so
+//! `scripts/bench_torch.py` can feed PyTorch exactly the same ones.
+
+use burn::optim::GradientsParams;
+use burn::tensor::Device;
+use serde::Serialize;
+
+use crate::data::{Encoded, collate};
+use crate::error::Result;
+use crate::model::weights::Vars;
+use crate::model::{BertConfig, BertForSequenceClassification};
+use crate::train::cross_entropy;
+use crate::train::optim::AdamWSettings;
+
+/// A model's shape without weights, for speed work.
+pub fn named_config(name: &str) -> Option<BertConfig> {
+    let (hidden, layers, intermediate) = match name {
+        "minilm-l6" => (384, 6, 1536),
+        "bert-base" => (768, 12, 3072),
+        _ => return None,
+    };
+    Some(BertConfig {
+        vocab_size: 30522,
+        hidden_size: hidden,
+        num_hidden_layers: layers,
+        num_attention_heads: 12,
+        intermediate_size: intermediate,
+        hidden_act: "gelu".into(),
+        hidden_dropout_prob: 0.1,
+        attention_probs_dropout_prob: 0.1,
+        max_position_embeddings: 512,
+        type_vocab_size: 2,
+        initializer_range: 0.02,
+        layer_norm_eps: 1e-12,
+        pad_token_id: Some(0),
+        classifier_dropout: None,
+        position_embedding_type: None,
+        id2label: None,
+    })
+}
+
+/// A model with `config`'s shape and transformers-style random weights.
+pub fn random_model(config: &BertConfig, device: &Device) -> Result<BertForSequenceClassification> {
+    let mut vars = Vars::random(0, config.initializer_range, device);
+    BertForSequenceClassification::load(&mut vars, config, "(named config)")
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub samples_per_s: f64,
+    pub tokens_per_s: f64,
+    pub ms_per_step: f64,
+    pub ms_forward: f64,
+    pub ms_backward: f64,
+    pub ms_optimizer: f64,
+    pub peak_gpu_mb: Option<f64>,
+    pub steps: usize,
+}
+
+/// Waits for all queued work on the device. Blocking: native only for now (the browser bench
+/// of issue 4 needs an awaited barrier instead).
+fn barrier(device: &Device) -> Result<()> {
+    device.sync()?;
+    Ok(())
+}
+
+/// Trains `model` (on an autodiff device) for `warmup` unmeasured and `steps` measured steps.
+pub async fn bench(
+    mut model: BertForSequenceClassification,
+    examples: &[Encoded],
+    labels: &[usize],
+    batch_size: usize,
+    warmup: usize,
+    steps: usize,
+    pad_id: u32,
+    device: &Device,
+) -> Result<BenchReport> {
+    let mut optimizer = AdamWSettings::default().init();
+    let (mut fwd, mut bwd, mut opt) = (0.0, 0.0, 0.0);
+    let (mut samples, mut tokens) = (0, 0);
+    let mut peak_gpu: Option<u64> = None;
+    let now = web_time::Instant::now;
+    for (i, (chunk, chunk_labels)) in examples.chunks(batch_size).zip(labels.chunks(batch_size)).take(warmup + steps).enumerate() {
+        let measured = i >= warmup;
+        let refs: Vec<&Encoded> = chunk.iter().collect();
+        let batch = collate(&refs, Some(chunk_labels), pad_id, device);
+        barrier(device)?;
+        let t0 = now();
+        let loss = cross_entropy(model.forward(batch.input), batch.labels.expect("labelled"));
+        barrier(device)?;
+        let t1 = now();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        barrier(device)?;
+        let t2 = now();
+        model = optimizer.step(5e-5, model, grads);
+        barrier(device)?;
+        let t3 = now();
+        if let Some(usage) = device.memory_pool_usage() {
+            peak_gpu = Some(peak_gpu.unwrap_or(0).max(usage.bytes_reserved));
+        }
+        if measured {
+            fwd += (t1 - t0).as_secs_f64();
+            bwd += (t2 - t1).as_secs_f64();
+            opt += (t3 - t2).as_secs_f64();
+            samples += batch.size;
+            tokens += batch.tokens;
+        }
+    }
+    let measured_steps = examples.chunks(batch_size).count().saturating_sub(warmup).min(steps).max(1);
+    let total = fwd + bwd + opt;
+    let ms = |s: f64| 1000.0 * s / measured_steps as f64;
+    Ok(BenchReport {
+        samples_per_s: samples as f64 / total.max(1e-9),
+        tokens_per_s: tokens as f64 / total.max(1e-9),
+        ms_per_step: ms(total),
+        ms_forward: ms(fwd),
+        ms_backward: ms(bwd),
+        ms_optimizer: ms(opt),
+        peak_gpu_mb: peak_gpu.map(|b| b as f64 / 1e6),
+        steps: measured_steps,
+    })
+}
