@@ -145,3 +145,19 @@ fn single_sentence_task_sst2() {
     let msg = err_text(out);
     assert!(msg.contains("test.tsv") && msg.contains("no labels"), "{msg}");
 }
+
+#[test]
+fn bench_prints_the_documented_keys() {
+    let r = ok_json(webtune(&["bench", "--model", "minilm-l6", "--backend", "cpu", "--steps", "2", "--warmup", "1"]));
+    for key in [
+        "samples_per_s", "tokens_per_s", "ms_per_step", "ms_forward", "ms_backward", "ms_optimizer",
+        "peak_host_mb", "peak_gpu_mb", "backend", "device", "model", "steps",
+    ] {
+        assert!(r.get(key).is_some(), "bench output lacks {key}: {r}");
+    }
+    assert_eq!(r["steps"], 2);
+    assert_eq!(r["backend"], "cpu");
+    let parts = ["ms_forward", "ms_backward", "ms_optimizer"].iter().map(|k| r[k].as_f64().unwrap()).sum::<f64>();
+    assert!((parts - r["ms_per_step"].as_f64().unwrap()).abs() < 1e-6 * parts.max(1.0));
+    assert!(r["samples_per_s"].as_f64().unwrap() > 0.0);
+}
