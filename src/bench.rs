@@ -78,7 +78,7 @@ pub async fn bench(
 ) -> Result<BenchReport> {
     let mut optimizer = AdamWSettings::default().init();
     let (mut fwd, mut bwd, mut opt) = (0.0, 0.0, 0.0);
-    let (mut samples, mut tokens) = (0, 0);
+    let (mut samples, mut tokens, mut measured_steps) = (0, 0, 0);
     let mut peak_gpu: Option<u64> = None;
     let now = web_time::Instant::now;
     for (i, (chunk, chunk_labels)) in examples.chunks(batch_size).zip(labels.chunks(batch_size)).take(warmup + steps).enumerate() {
@@ -105,11 +105,11 @@ pub async fn bench(
             opt += (t3 - t2).as_secs_f64();
             samples += batch.size;
             tokens += batch.tokens;
+            measured_steps += 1;
         }
     }
-    let measured_steps = examples.chunks(batch_size).count().saturating_sub(warmup).min(steps).max(1);
     let total = fwd + bwd + opt;
-    let ms = |s: f64| 1000.0 * s / measured_steps as f64;
+    let ms = |s: f64| 1000.0 * s / measured_steps.max(1) as f64;
     Ok(BenchReport {
         samples_per_s: samples as f64 / total.max(1e-9),
         tokens_per_s: tokens as f64 / total.max(1e-9),

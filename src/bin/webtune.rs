@@ -60,9 +60,13 @@ struct TaskArgs {
 impl TaskArgs {
     fn resolve(&self) -> Result<(Task, PathBuf)> {
         let task = Task::parse(&self.task)?;
-        let data = self.data.clone().unwrap_or_else(|| PathBuf::from("../shared/data/glue").join(task.dir_name()));
+        let data = self.data.clone().unwrap_or_else(|| default_data(task));
         Ok((task, data))
     }
+}
+
+fn default_data(task: Task) -> PathBuf {
+    PathBuf::from("../shared/data/glue").join(task.dir_name())
 }
 
 #[derive(Args)]
@@ -412,7 +416,7 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
             (files.load_model(&config, &ad, 42)?.0, tokenizer)
         }
     };
-    let data = cmd.data.clone().unwrap_or_else(|| PathBuf::from("../shared/data/glue/MRPC"));
+    let data = cmd.data.clone().unwrap_or_else(|| default_data(Task::Mrpc));
     let mut rows = Task::Mrpc.read_split(&data, Split::Train)?;
     rows.truncate((cmd.warmup + cmd.steps) * cmd.per_device_train_batch_size);
     let labels = labels_of(&rows, &data.join("train.tsv"))?;
