@@ -9,6 +9,7 @@ It also writes the tiny random BERT fixture (tests/fixtures/tiny-bert), whose we
 so that transformers, not our code, defines them. CI only reads the committed outputs.
 """
 import json
+import string
 import os
 import sys
 from pathlib import Path
@@ -81,6 +82,13 @@ def tiny():
                 p.add_(torch.randn_like(p) * 0.1)
     TINY.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(TINY, safe_serialization=True)
+    # A 99-token WordPiece vocabulary (ids as BERT's: [PAD] 0) makes the fixture a whole model
+    # folder that the CLI and the page can train on: characters, digits, punctuation.
+    letters = list(string.ascii_lowercase) + list(string.digits)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + letters + ["##" + c for c in letters]
+    vocab += list(".,'\"-()$%&;:?!/#@*+=<>")
+    assert len(vocab) == config.vocab_size
+    (TINY / "vocab.txt").write_text("\n".join(vocab) + "\n")
     ids = torch.tensor([[2, 17, 45, 3, 88, 9, 3], [2, 60, 5, 3, 0, 0, 0]])
     batch = {
         "input_ids": ids,

@@ -48,6 +48,8 @@ pub enum Error {
     Backend { backend: String, reason: String },
     #[error("the loss became {loss} at step {step}; stopping (lower the learning rate or set --max-grad-norm)")]
     NonFiniteLoss { step: usize, loss: f32 },
+    #[error("not enough device memory: {0}")]
+    OutOfMemory(String),
     #[error("device error: {0}")]
     Device(String),
     #[error("{0}")]

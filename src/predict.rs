@@ -2,13 +2,13 @@
 
 use burn::tensor::Device;
 use burn::tensor::activation::softmax;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{TextTokenizer, collate};
 use crate::error::{Error, Result};
 use crate::model::{BertConfig, BertForSequenceClassification};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Prediction {
     pub label: String,
     pub label_id: usize,

@@ -11,7 +11,10 @@ use webtune::data::{Encoded, Task};
 use webtune::model::BertConfig;
 use webtune::model::weights::{Checkpoint, Vars};
 use webtune::model::BertForSequenceClassification;
-use webtune::train::{Event, TaskData, TrainingArgs, train};
+use std::future::Future;
+use std::pin::Pin;
+
+use webtune::train::{Control, Event, Flow, TaskData, TrainingArgs, train, train_with_control};
 
 /// Label 1 when token 7 occurs in the first segment: something a 2-layer BERT learns quickly.
 fn synthetic(n: usize, seed: u64) -> (Vec<Encoded>, Vec<usize>) {
@@ -121,4 +124,42 @@ fn gradient_accumulation_and_clipping_run_on_wgpu() {
     // each step consumed two batches of 8
     let samples = events.iter().filter_map(|e| if let Event::Step { samples, .. } = e { Some(*samples) } else { None }).last();
     assert_eq!(samples, Some(6 * 16));
+}
+
+/// Stops the run once `after` steps are done.
+struct StopAfter {
+    after: usize,
+    seen: usize,
+}
+
+impl Control for StopAfter {
+    fn after_step(&mut self) -> Pin<Box<dyn Future<Output = Flow> + '_>> {
+        self.seen += 1;
+        let flow = if self.seen >= self.after { Flow::Stop } else { Flow::Continue };
+        Box::pin(std::future::ready(flow))
+    }
+}
+
+#[test]
+fn a_stopped_run_returns_its_model_evaluated() {
+    let device = Device::flex().autodiff();
+    let mut events = Vec::new();
+    let mut sink = |e: &Event| events.push(e.clone());
+    let mut control = StopAfter { after: 4, seen: 0 };
+    let (_, report) = pollster::block_on(train_with_control(
+        tiny_model(&device),
+        &data(),
+        &args(),
+        &device,
+        vec![],
+        &mut sink,
+        &mut control,
+    ))
+    .unwrap();
+    assert!(report.stopped);
+    assert_eq!(report.steps, 4);
+    assert_eq!(report.evaluations.len(), 1, "the stopped model is scored");
+    let steps = events.iter().filter(|e| matches!(e, Event::Step { .. })).count();
+    assert_eq!(steps, 4);
+    assert!(matches!(events.last(), Some(Event::Evaluated { step: 4, .. })));
 }

@@ -11,10 +11,10 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use webtune::data::{Encoded, Split, Task, TextTokenizer};
+use webtune::data::{Split, Task, TextTokenizer};
 use webtune::device::Backend;
 use webtune::pretrained::{ModelFiles, save_pretrained, task_config};
-use webtune::train::{Event, TaskData, TrainingArgs, evaluate, train};
+use webtune::train::{Event, TaskData, TrainingArgs, evaluate, labels_of, tokenize, train};
 use webtune::{Error, Result};
 
 #[derive(Parser)]
@@ -200,21 +200,6 @@ async fn load(common: &Common) -> Result<Loaded> {
     Ok(Loaded { files, config, tokenizer, device })
 }
 
-fn tokenize(tokenizer: &TextTokenizer, examples: &[webtune::data::Example]) -> Result<Vec<Encoded>> {
-    examples
-        .iter()
-        .map(|e| tokenizer.encode(&e.text_a, e.text_b.as_deref()))
-        .collect()
-}
-
-fn labels_of(examples: &[webtune::data::Example], path: &Path) -> Result<Vec<usize>> {
-    examples
-        .iter()
-        .enumerate()
-        .map(|(i, e)| e.label.ok_or_else(|| Error::data(path.display(), i + 2, "this split has no labels")))
-        .collect()
-}
-
 async fn run_train(cmd: TrainCmd) -> Result<()> {
     let (task, data_dir) = cmd.task.resolve()?;
     let output_dir = cmd.output_dir.clone().unwrap_or_else(|| PathBuf::from("output").join(task.name()));
@@ -243,14 +228,14 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     if let Some(n) = cmd.max_eval_samples {
         eval_rows.truncate(n);
     }
-    let data = TaskData {
+    let data = TaskData::from_examples(
         task,
-        train_labels: labels_of(&train_rows, &data_dir.join(task.file_name(Split::Train)))?,
-        validation_labels: labels_of(&eval_rows, &data_dir.join(task.file_name(Split::Validation)))?,
-        train: tokenize(&loaded.tokenizer, &train_rows)?,
-        validation: tokenize(&loaded.tokenizer, &eval_rows)?,
-        pad_id: loaded.tokenizer.pad_id(),
-    };
+        &loaded.tokenizer,
+        &train_rows,
+        &data_dir.join(task.file_name(Split::Train)).display().to_string(),
+        &eval_rows,
+        &data_dir.join(task.file_name(Split::Validation)).display().to_string(),
+    )?;
 
     let device = loaded.device.clone().autodiff();
     let (model, initialized) = loaded.files.load_model(&config, &device, args.seed)?;
@@ -349,7 +334,7 @@ async fn run_evaluate(cmd: EvaluateCmd) -> Result<()> {
     };
     let loaded = load(&cmd.common).await?;
     let rows = task.read_split(&data_dir, split)?;
-    let labels = labels_of(&rows, &data_dir.join(task.file_name(split)))?;
+    let labels = labels_of(&rows, &data_dir.join(task.file_name(split)).display().to_string())?;
     let encoded = tokenize(&loaded.tokenizer, &rows)?;
     check_labels(&loaded.config, task)?;
     let (model, initialized) = loaded.files.load_model(&loaded.config, &loaded.device, 0)?;
@@ -419,7 +404,7 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
     let data = cmd.data.clone().unwrap_or_else(|| default_data(Task::Mrpc));
     let mut rows = Task::Mrpc.read_split(&data, Split::Train)?;
     rows.truncate((cmd.warmup + cmd.steps) * cmd.per_device_train_batch_size);
-    let labels = labels_of(&rows, &data.join("train.tsv"))?;
+    let labels = labels_of(&rows, &data.join("train.tsv").display().to_string())?;
     let encoded = tokenize(&tokenizer, &rows)?;
     ad.seed(42);
     let report = webtune::bench::bench(

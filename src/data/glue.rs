@@ -25,6 +25,8 @@ pub struct Example {
     pub text_b: Option<String>,
     /// `None` where the split has no labels (SST-2's test split).
     pub label: Option<usize>,
+    /// Where it came from, for messages: its 1-based line in the TSV file.
+    pub line: usize,
 }
 
 impl Task {
@@ -130,6 +132,7 @@ impl Task {
                 text_a: fields[a].trim_end().to_string(),
                 text_b: b.map(|b| fields[b].trim_end().to_string()),
                 label,
+                line: line_no,
             });
         }
         Ok(rows)

@@ -1,13 +1,13 @@
 //! Scoring a split: accuracy, and F1 of the positive class (label 1) for tasks that report it.
 
 use burn::tensor::{Device, Int, Tensor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{Encoded, Task, collate};
 use crate::error::{Error, Result};
 use crate::model::BertForSequenceClassification;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     pub accuracy: f64,
     #[serde(skip_serializing_if = "Option::is_none")]

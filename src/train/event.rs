@@ -1,11 +1,11 @@
 //! What a run tells whoever drives it. The CLI renders these as a progress bar and
 //! `metrics.jsonl`; the page as signals.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::eval::Metrics;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     Started {

@@ -2,9 +2,10 @@
 
 pub mod eval;
 pub mod event;
+pub mod memory;
 pub mod optim;
 pub mod run;
 
 pub use eval::{Metrics, evaluate, predict_labels};
 pub use event::Event;
-pub use run::{Report, TaskData, TrainingArgs, cross_entropy, train};
+pub use run::{Control, Flow, Report, RunToEnd, TaskData, TrainingArgs, cross_entropy, labels_of, tokenize, train, train_with_control};

@@ -3,6 +3,9 @@
 //! epoch. It is `async` and reads from the GPU only by awaiting, so a native executor and the
 //! browser's event loop drive the same code.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::activation::log_softmax;
@@ -11,7 +14,7 @@ use burn::tensor::{Device, Int, Tensor};
 use super::eval::{Metrics, evaluate};
 use super::event::Event;
 use super::optim::{AdamWSettings, clip_grad_norm, linear_schedule};
-use crate::data::{Encoded, Task, collate, epoch_order};
+use crate::data::{Encoded, Example, Task, TextTokenizer, collate, epoch_order};
 use crate::error::{Error, Result};
 use crate::model::BertForSequenceClassification;
 
@@ -99,9 +102,70 @@ pub struct TaskData {
     pub pad_id: u32,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+impl TaskData {
+    /// Tokenizes labelled splits; `train_name` / `validation_name` name them in errors.
+    pub fn from_examples(
+        task: Task,
+        tokenizer: &TextTokenizer,
+        train: &[Example],
+        train_name: &str,
+        validation: &[Example],
+        validation_name: &str,
+    ) -> Result<Self> {
+        Ok(TaskData {
+            task,
+            train_labels: labels_of(train, train_name)?,
+            validation_labels: labels_of(validation, validation_name)?,
+            train: tokenize(tokenizer, train)?,
+            validation: tokenize(tokenizer, validation)?,
+            pad_id: tokenizer.pad_id(),
+        })
+    }
+}
+
+pub fn tokenize(tokenizer: &TextTokenizer, examples: &[Example]) -> Result<Vec<Encoded>> {
+    examples
+        .iter()
+        .map(|e| tokenizer.encode(&e.text_a, e.text_b.as_deref()))
+        .collect()
+}
+
+/// Label ids of a labelled split; `name` names the file in errors.
+pub fn labels_of(examples: &[Example], name: &str) -> Result<Vec<usize>> {
+    examples
+        .iter()
+        .map(|e| e.label.ok_or_else(|| Error::data(name, e.line, "this split has no labels")))
+        .collect()
+}
+
+/// What the driver of a run wants once an optimizer step is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// End the run now: it is evaluated and returned as it stands.
+    Stop,
+}
+
+/// Awaited after every optimizer step. The page pauses a run by not resolving it yet, and gets
+/// a chance to handle its messages because awaiting it may yield to the event loop.
+pub trait Control {
+    fn after_step(&mut self) -> Pin<Box<dyn Future<Output = Flow> + '_>>;
+}
+
+/// A run nobody interrupts (the CLI, tests).
+pub struct RunToEnd;
+
+impl Control for RunToEnd {
+    fn after_step(&mut self) -> Pin<Box<dyn Future<Output = Flow> + '_>> {
+        Box::pin(std::future::ready(Flow::Continue))
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     pub steps: usize,
+    /// Stopped by its driver before the planned number of steps.
+    pub stopped: bool,
     pub train_runtime_s: f64,
     pub train_samples_per_second: f64,
     pub evaluations: Vec<(f64, Metrics)>,
@@ -118,12 +182,25 @@ pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
 
 /// Fine-tunes `model` (its parameters on an autodiff device) and returns it with a report.
 pub async fn train(
+    model: BertForSequenceClassification,
+    data: &TaskData,
+    args: &TrainingArgs,
+    device: &Device,
+    initialized: Vec<String>,
+    sink: &mut dyn FnMut(&Event),
+) -> Result<(BertForSequenceClassification, Report)> {
+    train_with_control(model, data, args, device, initialized, sink, &mut RunToEnd).await
+}
+
+/// [`train`], asking `control` after every optimizer step whether to go on.
+pub async fn train_with_control(
     mut model: BertForSequenceClassification,
     data: &TaskData,
     args: &TrainingArgs,
     device: &Device,
     initialized: Vec<String>,
     sink: &mut dyn FnMut(&Event),
+    control: &mut dyn Control,
 ) -> Result<(BertForSequenceClassification, Report)> {
     args.validate()?;
     if data.train.is_empty() {
@@ -154,9 +231,10 @@ pub async fn train(
     let mut window: Option<Tensor<1>> = None;
     let mut window_steps = 0;
     let mut evaluations = Vec::new();
+    let mut stopped = false;
     // Throughput counts training only, as transformers' train_samples_per_second does not
     // include evaluation.
-    let mut eval_s = 0.0;
+    let mut paused_or_eval_s = 0.0;
     let epoch_of = |step: usize| step as f64 / steps_per_epoch as f64;
 
     'epochs: for epoch in 0..num_epochs {
@@ -198,7 +276,7 @@ pub async fn train(
                 epoch: epoch_of(step),
                 learning_rate: lr,
                 samples,
-                elapsed_s: started.elapsed().as_secs_f64() - eval_s,
+                elapsed_s: started.elapsed().as_secs_f64() - paused_or_eval_s,
             });
 
             if step % args.logging_steps == 0 || step == total_steps {
@@ -213,22 +291,31 @@ pub async fn train(
             if step == total_steps {
                 break 'epochs;
             }
+            // Time spent paused is not training time.
+            let asked = web_time::Instant::now();
+            let flow = control.after_step().await;
+            paused_or_eval_s += asked.elapsed().as_secs_f64();
+            if flow == Flow::Stop {
+                stopped = true;
+                break 'epochs;
+            }
         }
-        let eval_started = web_time::Instant::now();
+        let paused_or_eval_started = web_time::Instant::now();
         let metrics = run_eval(&model, data, args, &plain).await?;
-        eval_s += eval_started.elapsed().as_secs_f64();
+        paused_or_eval_s += paused_or_eval_started.elapsed().as_secs_f64();
         sink(&Event::Evaluated { step, epoch: epoch_of(step), metrics: metrics.clone() });
         evaluations.push((epoch_of(step), metrics));
     }
-    let runtime = started.elapsed().as_secs_f64() - eval_s;
-    // A run cut short by max_steps still ends with a score.
-    if evaluations.last().map(|(e, _)| *e) != Some(epoch_of(step)) {
+    let runtime = started.elapsed().as_secs_f64() - paused_or_eval_s;
+    // A run cut short by max_steps or a stop still ends with a score.
+    if step > 0 && evaluations.last().map(|(e, _)| *e) != Some(epoch_of(step)) {
         let metrics = run_eval(&model, data, args, &plain).await?;
         sink(&Event::Evaluated { step, epoch: epoch_of(step), metrics: metrics.clone() });
         evaluations.push((epoch_of(step), metrics));
     }
     let report = Report {
         steps: step,
+        stopped,
         train_runtime_s: runtime,
         train_samples_per_second: samples as f64 / runtime.max(1e-9),
         evaluations,

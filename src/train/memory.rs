@@ -1,0 +1,155 @@
+//! How much device memory fine-tuning needs, reckoned before the first step. A browser tab that
+//! runs out of GPU memory loses its device (and everything on it) without a useful message, so
+//! the page refuses up front and says what to change. The figures are estimates of what burn
+//! keeps alive for one step, not a measurement.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::BertConfig;
+
+const F32: u64 = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MemoryEstimate {
+    pub parameters: u64,
+    pub weights_bytes: u64,
+    pub gradients_bytes: u64,
+    /// AdamW's two moments.
+    pub optimizer_bytes: u64,
+    /// What the forward pass saves for the backward pass, for one batch.
+    pub activations_bytes: u64,
+    /// The biggest single tensor: WebGPU caps each buffer (`maxBufferSize`,
+    /// `maxStorageBufferBindingSize`) well below the total it can hold.
+    pub largest_buffer_bytes: u64,
+}
+
+impl MemoryEstimate {
+    pub fn total_bytes(&self) -> u64 {
+        self.weights_bytes + self.gradients_bytes + self.optimizer_bytes + self.activations_bytes
+    }
+}
+
+/// What the device can hold; `None` where it does not say (WebGPU reports no memory size).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryLimits {
+    pub max_buffer_bytes: Option<u64>,
+    pub total_bytes: Option<u64>,
+}
+
+pub fn parameter_count(config: &BertConfig) -> u64 {
+    let h = config.hidden_size as u64;
+    let i = config.intermediate_size as u64;
+    let embeddings =
+        (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) as u64 * h + 2 * h;
+    let attention = 4 * (h * h + h) + 2 * h;
+    let feed_forward = (h * i + i) + (i * h + h) + 2 * h;
+    let layers = config.num_hidden_layers as u64 * (attention + feed_forward);
+    let pooler = h * h + h;
+    let labels = config.num_labels() as u64;
+    let classifier = h * labels + labels;
+    embeddings + layers + pooler + classifier
+}
+
+/// Memory for one training step of `batch` sequences padded to `seq_len` tokens.
+pub fn estimate(config: &BertConfig, batch: usize, seq_len: usize) -> MemoryEstimate {
+    let parameters = parameter_count(config);
+    let (b, s) = (batch as u64, seq_len as u64);
+    let tokens = b * s;
+    let h = config.hidden_size as u64;
+    let i = config.intermediate_size as u64;
+    let heads = config.num_attention_heads as u64;
+    // Per layer, kept for backward: the attention input, Q, K, V, context, output and its
+    // dropout/residual/LayerNorm intermediates (≈ 12 hidden-sized tensors), the feed-forward's
+    // pre- and post-activation (2 intermediate-sized), and the attention scores, probabilities
+    // and their dropout mask (3 × heads × seq²).
+    let per_layer = tokens * (12 * h + 2 * i) + 3 * b * heads * s * s;
+    let embeddings = 4 * tokens * h;
+    let activations_bytes = F32 * (config.num_hidden_layers as u64 * per_layer + embeddings);
+    let largest = [
+        config.vocab_size as u64 * h,
+        b * heads * s * s,
+        tokens * i,
+        h * i,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0);
+    MemoryEstimate {
+        parameters,
+        weights_bytes: F32 * parameters,
+        gradients_bytes: F32 * parameters,
+        optimizer_bytes: 2 * F32 * parameters,
+        activations_bytes,
+        largest_buffer_bytes: F32 * largest,
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Refuses a run that cannot fit, with what to change.
+pub fn check_fits(estimate: &MemoryEstimate, limits: &MemoryLimits, batch: usize) -> Result<()> {
+    let advice = if batch > 1 {
+        format!("use a smaller batch than {batch} or a smaller model")
+    } else {
+        "use a smaller model".to_string()
+    };
+    if let Some(max) = limits.max_buffer_bytes {
+        if estimate.largest_buffer_bytes > max {
+            return Err(Error::OutOfMemory(format!(
+                "one tensor of this run needs {}, more than the device's largest buffer ({}); {advice}",
+                mib(estimate.largest_buffer_bytes),
+                mib(max)
+            )));
+        }
+    }
+    if let Some(total) = limits.total_bytes {
+        if estimate.total_bytes() > total {
+            return Err(Error::OutOfMemory(format!(
+                "training needs about {} (weights {}, gradients {}, AdamW {}, activations {}), more than the {} available; {advice}",
+                mib(estimate.total_bytes()),
+                mib(estimate.weights_bytes),
+                mib(estimate.gradients_bytes),
+                mib(estimate.optimizer_bytes),
+                mib(estimate.activations_bytes),
+                mib(total)
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bert_base() -> BertConfig {
+        crate::bench::named_config("bert-base").unwrap()
+    }
+
+    #[test]
+    fn bert_base_has_its_published_parameter_count() {
+        // BertForSequenceClassification(bert-base-uncased, 2 labels): 109,483,778 parameters.
+        assert_eq!(parameter_count(&bert_base().with_labels(&["0", "1"])), 109_483_778);
+    }
+
+    #[test]
+    fn a_run_too_big_for_the_device_is_refused_with_advice() {
+        let config = bert_base().with_labels(&["0", "1"]);
+        let e = estimate(&config, 8, 128);
+        assert_eq!(e.optimizer_bytes, 2 * e.weights_bytes);
+        let gib = 1024 * 1024 * 1024;
+        assert!(check_fits(&e, &MemoryLimits { max_buffer_bytes: Some(gib), total_bytes: Some(8 * gib) }, 8).is_ok());
+        let msg = check_fits(&e, &MemoryLimits { max_buffer_bytes: None, total_bytes: Some(gib) }, 8)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("smaller batch than 8"), "{msg}");
+        // The word embeddings alone (30522 × 768 × 4 bytes ≈ 90 MiB) exceed a 64 MiB buffer cap.
+        let msg = check_fits(&e, &MemoryLimits { max_buffer_bytes: Some(64 << 20), total_bytes: None }, 8)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("largest buffer"), "{msg}");
+    }
+}

@@ -1,0 +1,218 @@
+// End-to-end test of the page in Debian's headless Chromium, WebGPU on its SwiftShader adapter.
+// Serves dist/, a model folder and a slice of MRPC from localhost, then drives the page through a
+// shared link: it trains, pauses and resumes, evaluates, classifies, exports; the exported model
+// must load in the CLI and give the same probabilities. Also: bad inputs and a browser without
+// WebGPU get messages, not a dead tab. Screenshots and the page's console go to --out.
+//
+//   node tests/browser/e2e.mjs [--model DIR] [--steps 20] [--out DIR] [--webtune BIN]
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const cache = process.env.WEBTUNE_CACHE || path.join(os.homedir(), '.cache/webtune');
+const target = process.env.CARGO_TARGET_DIR || path.join(cache, 'target');
+const defaults = {
+  dist: path.join(root, 'dist'),
+  model: path.join(root, 'tests/fixtures/tiny-bert'),
+  data: path.resolve(root, '../shared/data/glue/MRPC'),
+  steps: '20',
+  batch: '8',
+  'eval-samples': '32',
+  out: path.join(cache, 'browser-test'),
+  webtune: path.join(target, 'release/webtune'),
+  'timeout-min': '20',
+};
+const opt = { ...defaults };
+for (let i = 2; i < process.argv.length; i += 2) {
+  const key = process.argv[i].replace(/^--/, '');
+  if (!(key in defaults)) throw new Error(`unknown option ${process.argv[i]}`);
+  opt[key] = process.argv[i + 1];
+}
+const steps = Number(opt.steps);
+const trainSamples = steps * Number(opt.batch);
+const timeout = Number(opt['timeout-min']) * 60_000;
+fs.mkdirSync(opt.out, { recursive: true });
+const consoleLog = fs.createWriteStream(path.join(opt.out, 'console.log'));
+
+// ---- a static server: the page, the model, and MRPC slices -------------------------------------
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm',
+  '.css': 'text/css', '.json': 'application/json', '.txt': 'text/plain' };
+function slice(file, rows) {
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  return lines.slice(0, rows + 1).join('\n') + '\n';
+}
+const routes = {
+  '/data/MRPC/train.tsv': () => slice(path.join(opt.data, 'train.tsv'), trainSamples),
+  '/data/MRPC/dev.tsv': () => slice(path.join(opt.data, 'dev.tsv'), Number(opt['eval-samples'])),
+  // Row 2 lacks two fields: the page must name the file and line.
+  '/bad-data/MRPC/train.tsv': () => 'Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tA .\tB .\n0\t3\tC .\n',
+  '/bad-data/MRPC/dev.tsv': () => slice(path.join(opt.data, 'dev.tsv'), 4),
+};
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, 'http://localhost');
+  let body = null;
+  if (routes[url.pathname]) body = Buffer.from(routes[url.pathname]());
+  else {
+    const [base, dir] = url.pathname.startsWith('/model/')
+      ? ['/model/', opt.model] : ['/', opt.dist];
+    const rel = decodeURIComponent(url.pathname.slice(base.length)) || 'index.html';
+    const file = path.join(dir, rel);
+    if (file.startsWith(dir) && fs.existsSync(file) && fs.statSync(file).isFile()) body = fs.readFileSync(file);
+  }
+  if (!body) { res.writeHead(404); res.end(); return; }
+  res.writeHead(200, { 'content-type': types[path.extname(url.pathname)] || 'application/octet-stream',
+    'content-length': body.length });
+  res.end(body);
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+const flags = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+async function launch(extra) {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...flags, ...extra] });
+}
+async function open(browser, query, name) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 900, height: 1400 } });
+  const page = await context.newPage();
+  page.on('console', (m) => consoleLog.write(`[${name}] ${m.type()}: ${m.text()}\n`));
+  page.on('pageerror', (e) => consoleLog.write(`[${name}] pageerror: ${e}\n`));
+  await page.goto(`${origin}/?${query}`);
+  return page;
+}
+const state = (page) => page.getAttribute('[data-testid=status]', 'data-state');
+async function waitState(page, wanted, ms) {
+  const list = [].concat(wanted);
+  await page.waitForFunction((l) => l.includes(document.querySelector('[data-testid=status]')?.dataset.state),
+    list, { timeout: ms, polling: 250 }).catch(async (e) => {
+    const status = await page.textContent('[data-testid=status]').catch(() => '?');
+    throw new Error(`waiting for state ${list}: still "${status}" (${e.message.split('\n')[0]})`);
+  });
+  return state(page);
+}
+const attr = (page, sel, name) => page.getAttribute(sel, name);
+const step = async (page) => Number(await attr(page, '[data-testid=progress]', 'data-step'));
+const results = {};
+const t0 = Date.now();
+
+// ---- 1. a shared link trains, pauses, resumes, evaluates, classifies and exports ----------------
+const browser = await launch(['--enable-unsafe-webgpu']);
+try {
+  const query = new URLSearchParams({ model: '/model', data: '/data/MRPC', task: 'mrpc',
+    max_steps: String(steps), batch: opt.batch, max_eval_samples: opt['eval-samples'], logging_steps: '5',
+    autostart: '1' });
+  const page = await open(browser, query, 'train');
+  await waitState(page, 'training', 5 * 60_000);
+  const adapter = await page.textContent('[data-testid=adapter]');
+  console.log(`adapter: ${adapter}`);
+
+  // The main thread answers while the worker trains.
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=progress]').dataset.step) >= 2,
+    null, { timeout, polling: 250 });
+  const latencies = [];
+  for (let i = 0; i < 5; i++) {
+    const t = Date.now();
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(document.title))));
+    latencies.push(Date.now() - t);
+  }
+  results.main_thread_max_latency_ms = Math.max(...latencies);
+  assert.ok(results.main_thread_max_latency_ms < 1000, `main thread answered in ${latencies} ms`);
+  await page.screenshot({ path: path.join(opt.out, 'page-training.png'), fullPage: true });
+
+  // Pause holds the run; resume continues it.
+  if ((await step(page)) < steps - 2) {
+    await page.click('[data-testid=pause]');
+    await waitState(page, 'paused', 60_000);
+    const held = await step(page);
+    await page.waitForTimeout(2000);
+    assert.equal(await step(page), held, 'a paused run does not advance');
+    await page.click('[data-testid=resume]');
+    await waitState(page, ['training', 'finished'], 60_000);
+    results.paused_at_step = held;
+  }
+
+  const end = await waitState(page, ['finished', 'failed'], timeout);
+  if (end !== 'finished') throw new Error(`the run failed: ${await page.textContent('[data-testid=error]')}`);
+  assert.equal(await step(page), steps, 'progress reached the last step');
+  assert.equal(Number(await attr(page, '[data-testid=progress]', 'data-total')), steps);
+  const losses = await page.$$eval('[data-testid=loss]', (els) => els.map((e) => Number(e.dataset.value)));
+  assert.ok(losses.length > 0 && losses.every(Number.isFinite), `finite loss: ${losses}`);
+  const acc = await page.$$eval('[data-testid=eval-accuracy]', (els) => els.map((e) => Number(e.dataset.value)));
+  const f1 = await page.$$eval('[data-testid=eval-f1]', (els) => els.map((e) => Number(e.dataset.value)));
+  assert.ok(acc.length >= 1 && acc.every((a) => a >= 0 && a <= 1), `accuracy ${acc}`);
+  assert.ok(f1.length === acc.length && f1.every((f) => f >= 0 && f <= 1), `f1 ${f1}`);
+  const elapsed = Number(await attr(page, '[data-testid=progress]', 'data-elapsed'));
+  Object.assign(results, { steps, loss: losses.at(-1), eval_accuracy: acc.at(-1), eval_f1: f1.at(-1),
+    train_runtime_s: elapsed, browser_steps_per_second: steps / elapsed });
+  await page.screenshot({ path: path.join(opt.out, 'page-finished.png'), fullPage: true });
+
+  // Try it.
+  const a = 'The company said profit rose 5 percent.';
+  const b = 'Profit at the company increased by 5 percent, it said.';
+  await page.fill('[data-testid=text-a]', a);
+  await page.fill('[data-testid=text-b]', b);
+  await page.click('[data-testid=classify]');
+  await page.waitForSelector('[data-testid=prediction]', { timeout: 120_000 });
+  const probs = JSON.parse(await attr(page, '[data-testid=prediction]', 'data-probabilities'));
+  const sum = probs.reduce((s, p) => s + p, 0);
+  assert.ok(probs.length === 2 && Math.abs(sum - 1) < 1e-4, `probabilities ${probs} sum to ${sum}`);
+
+  // Download, then the CLI loads the files and agrees.
+  await page.click('[data-testid=export]');
+  await page.waitForSelector('[data-testid=download-file]', { timeout: 120_000 });
+  const names = await page.$$eval('[data-testid=download-file]', (els) => els.map((e) => e.dataset.name));
+  for (const need of ['model.safetensors', 'config.json']) assert.ok(names.includes(need), `exported ${names}`);
+  const modelDir = path.join(opt.out, 'exported-model');
+  fs.rmSync(modelDir, { recursive: true, force: true });
+  fs.mkdirSync(modelDir, { recursive: true });
+  for (const name of names) {
+    const [download] = await Promise.all([page.waitForEvent('download'),
+      page.click(`[data-testid=download-file][data-name="${name}"]`)]);
+    await download.saveAs(path.join(modelDir, name));
+  }
+  const config = JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8'));
+  assert.equal(config.id2label['1'], 'equivalent', `id2label ${JSON.stringify(config.id2label)}`);
+  const cli = JSON.parse(execFileSync(opt.webtune, ['predict', '--model', modelDir, '--backend', 'cpu', a, b],
+    { encoding: 'utf8' }));
+  const diff = Math.max(...cli.probabilities.map((p, i) => Math.abs(p - probs[i])));
+  assert.ok(diff < 1e-4, `page ${probs} vs CLI ${cli.probabilities}`);
+  results.page_vs_cli_max_probability_diff = diff;
+  console.log('ok - trains from a shared link, pauses, evaluates, classifies, exports a model the CLI reads');
+
+  // ---- 2. bad inputs get messages naming what is wrong ------------------------------------------
+  const missing = await open(browser, 'model=/nowhere&data=/data/MRPC&max_steps=2&autostart=1', 'missing');
+  await waitState(missing, 'failed', 120_000);
+  const m1 = await missing.textContent('[data-testid=error]');
+  assert.match(m1, /\/nowhere\/config\.json/, m1);
+  const bad = await open(browser, 'model=/model&data=/bad-data/MRPC&max_steps=2&autostart=1', 'bad-data');
+  await waitState(bad, 'failed', 120_000);
+  const m2 = await bad.textContent('[data-testid=error]');
+  assert.match(m2, /train\.tsv:3: expected 5 tab-separated fields, found 3/, m2);
+  const link = await open(browser, 'batch=eight', 'bad-link');
+  await waitState(link, 'failed', 60_000);
+  assert.match(await link.textContent('[data-testid=error]'), /`batch`/);
+  console.log('ok - a missing model, a malformed TSV row and a bad link are reported by name');
+} finally {
+  await browser.close();
+}
+
+// ---- 3. a browser without WebGPU says so --------------------------------------------------------
+const plain = await launch(['--disable-blink-features=WebGPU']);
+try {
+  const page = await open(plain, 'model=/model&data=/data/MRPC&max_steps=2', 'no-webgpu');
+  await waitState(page, 'no-webgpu', 120_000);
+  assert.match(await page.textContent('[data-testid=no-webgpu]'), /does not offer WebGPU.*Chrome/s);
+  console.log('ok - a browser without WebGPU gets the message');
+} finally {
+  await plain.close();
+}
+server.close();
+consoleLog.end();
+results.test_seconds = (Date.now() - t0) / 1000;
+console.log(JSON.stringify(results));

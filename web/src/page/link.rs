@@ -1,0 +1,185 @@
+//! The page's end of the worker: starts it, queues messages until it is ready, turns its
+//! messages into signal updates, and replaces it when it dies (keeping what the page shows).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
+use web_sys::{ErrorEvent, MessageEvent, Worker};
+
+use super::state::{Download, EvalRow, LossPoint, Phase, RunState};
+use crate::bridge::{self, Files};
+use crate::protocol::{FromWorker, ToWorker};
+use webtune::train::Event;
+
+/// Trunk's loader for the worker bundle (`data-loader-shim`), next to index.html.
+const WORKER_URL: &str = "./webtune-worker_loader.js";
+
+pub struct WorkerLink {
+    state: RunState,
+    worker: RefCell<Option<Worker>>,
+    ready: Cell<bool>,
+    queue: RefCell<Vec<(ToWorker, Files)>>,
+    // Kept alive as long as the worker they are attached to.
+    handlers: RefCell<Vec<Closure<dyn FnMut(web_sys::Event)>>>,
+}
+
+impl WorkerLink {
+    pub fn new(state: RunState) -> Rc<Self> {
+        let link = Rc::new(WorkerLink {
+            state,
+            worker: RefCell::new(None),
+            ready: Cell::new(false),
+            queue: RefCell::new(Vec::new()),
+            handlers: RefCell::new(Vec::new()),
+        });
+        link.spawn();
+        link
+    }
+
+    fn spawn(self: &Rc<Self>) {
+        self.ready.set(false);
+        let worker = match Worker::new(WORKER_URL) {
+            Ok(w) => w,
+            Err(e) => {
+                self.state.fail(format!("the training worker could not start: {e:?}"));
+                return;
+            }
+        };
+        let this = Rc::downgrade(self);
+        let on_message = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+            let Some(this) = this.upgrade() else { return };
+            let event: MessageEvent = event.unchecked_into();
+            match bridge::decode::<FromWorker>(&event.data()) {
+                Ok((message, files)) => this.receive(message, files),
+                Err(e) => this.state.fail(format!("the page received {e}")),
+            }
+        });
+        let this = Rc::downgrade(self);
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+            let Some(this) = this.upgrade() else { return };
+            let message = event
+                .dyn_ref::<ErrorEvent>()
+                .map(|e| e.message())
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| format!("the worker script at {WORKER_URL} could not load"));
+            this.died(format!("the training worker failed: {message}"));
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        *self.handlers.borrow_mut() = vec![on_message, on_error];
+        *self.worker.borrow_mut() = Some(worker);
+    }
+
+    /// The worker is gone (a panic, a lost GPU): keep the page as it is and start a fresh one for
+    /// the next run. Its fine-tuned model went with it.
+    fn died(self: &Rc<Self>, message: String) {
+        if let Some(w) = self.worker.borrow_mut().take() {
+            w.terminate();
+        }
+        self.state.fail(message);
+        self.state.trained.set(false);
+        self.queue.borrow_mut().clear();
+        self.spawn();
+    }
+
+    pub fn send(self: &Rc<Self>, message: ToWorker, files: Files) {
+        if !self.ready.get() {
+            self.queue.borrow_mut().push((message, files));
+            return;
+        }
+        let Some(worker) = self.worker.borrow().clone() else { return };
+        let (data, transfer) = bridge::encode(&message, &files);
+        if let Err(e) = worker.post_message_with_transfer(&data, &transfer) {
+            self.state.fail(format!("could not reach the training worker: {e:?}"));
+        }
+    }
+
+    fn receive(self: &Rc<Self>, message: FromWorker, files: Files) {
+        let s = &self.state;
+        match message {
+            FromWorker::Ready(info) => {
+                s.adapter.set(Some(info));
+                if s.phase.get_untracked() == Phase::Starting {
+                    s.set_phase(Phase::Ready, "Ready");
+                }
+                self.flush();
+            }
+            FromWorker::NoWebGpu(reason) => {
+                s.webgpu_error.set(Some(reason.clone()));
+                s.set_phase(Phase::NoWebGpu, "No WebGPU");
+                self.queue.borrow_mut().clear();
+                s.error.set(Some(reason));
+                // Messages still get an answer (an error) rather than vanishing.
+                self.ready.set(true);
+            }
+            FromWorker::Stage(text) => {
+                s.set_phase(Phase::Loading, &text);
+            }
+            FromWorker::Download { file, loaded, total, cached } => {
+                s.download.set(Some(Download { file, loaded, total, cached }));
+            }
+            FromWorker::Memory(estimate) => s.memory.set(Some(estimate)),
+            FromWorker::Train(event) => self.train_event(event),
+            FromWorker::Paused => s.set_phase(Phase::Paused, "Paused"),
+            FromWorker::Resumed => s.set_phase(Phase::Training, "Training"),
+            FromWorker::Finished(report) => {
+                let text = if report.stopped { "Stopped; the model so far is ready" } else { "Finished" };
+                s.report.set(Some(report));
+                s.trained.set(true);
+                s.set_phase(Phase::Finished, text);
+            }
+            FromWorker::Prediction(p) => s.prediction.set(Some(p)),
+            FromWorker::Exported => s.set_exported(files),
+            FromWorker::CacheCleared => s.cache_note.set(Some("Downloaded models forgotten".into())),
+            FromWorker::Failed { message, fatal } => {
+                if fatal {
+                    self.died(message);
+                } else {
+                    s.fail(message);
+                }
+            }
+        }
+    }
+
+    fn train_event(&self, event: Event) {
+        let s = &self.state;
+        match event {
+            Event::Started { total_steps, initialized, .. } => {
+                s.progress.update(|p| {
+                    p.total = total_steps;
+                    p.step = 0;
+                });
+                s.initialized.set(initialized);
+                s.set_phase(Phase::Training, "Training (the first steps also compile the GPU kernels)");
+            }
+            Event::Step { step, total_steps, samples, elapsed_s, .. } => {
+                s.progress.update(|p| {
+                    p.step = step;
+                    p.total = total_steps;
+                    p.samples = samples;
+                    p.elapsed_s = elapsed_s;
+                });
+                if s.phase.get_untracked() == Phase::Training && step == 1 {
+                    s.set_phase(Phase::Training, "Training");
+                }
+            }
+            Event::Log { step, loss, learning_rate, .. } => {
+                s.losses.update(|l| l.push(LossPoint { step, loss, learning_rate }));
+            }
+            Event::Evaluated { step, epoch, metrics } => {
+                s.evals.update(|e| e.push(EvalRow { step, epoch, metrics }));
+            }
+        }
+    }
+
+    fn flush(self: &Rc<Self>) {
+        self.ready.set(true);
+        let queued: Vec<_> = self.queue.borrow_mut().drain(..).collect();
+        for (message, files) in queued {
+            self.send(message, files);
+        }
+    }
+}

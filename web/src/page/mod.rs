@@ -1,0 +1,357 @@
+//! The page: the run's settings (from the form or the query string), the device, live progress,
+//! the loss curve, scores per epoch, "Try it" and "Download". Everything that trains lives in the
+//! worker; this side only sends requests and draws what comes back.
+
+mod chart;
+mod link;
+mod state;
+
+use std::rc::Rc;
+
+use leptos::html::Input;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::bridge::Files;
+use crate::protocol::{Query, RunRequest, Source, ToWorker};
+use chart::LossChart;
+use link::WorkerLink;
+use state::{Phase, RunState};
+
+const QUERY_KEYS: [&str; 12] = [
+    "model", "data", "task", "epochs", "batch", "lr", "max_steps", "max_train_samples", "max_eval_samples",
+    "seed", "logging_steps", "autostart",
+];
+
+/// The query string as (key, value) pairs of the keys the page knows.
+fn query_pairs() -> Vec<(String, String)> {
+    let search = window().location().search().unwrap_or_default();
+    let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else { return Vec::new() };
+    QUERY_KEYS
+        .iter()
+        .filter_map(|k| params.get(k).map(|v| (k.to_string(), v)))
+        .collect()
+}
+
+fn source_text(source: &Source) -> String {
+    match source {
+        Source::Hub(id) | Source::Url(id) => id.clone(),
+        Source::Files => String::new(),
+    }
+}
+
+fn opt_text(v: Option<usize>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The form: every field as text, parsed into a request when the user presses Train.
+#[derive(Clone, Copy)]
+struct Form {
+    model: RwSignal<String>,
+    data: RwSignal<String>,
+    task: RwSignal<String>,
+    epochs: RwSignal<String>,
+    batch: RwSignal<String>,
+    lr: RwSignal<String>,
+    max_steps: RwSignal<String>,
+    max_train_samples: RwSignal<String>,
+    max_eval_samples: RwSignal<String>,
+    seed: RwSignal<String>,
+    logging_steps: RwSignal<String>,
+}
+
+impl Form {
+    fn new(r: &RunRequest) -> Self {
+        Form {
+            model: RwSignal::new(source_text(&r.model)),
+            data: RwSignal::new(source_text(&r.data)),
+            task: RwSignal::new(r.task.clone()),
+            epochs: RwSignal::new(r.epochs.to_string()),
+            batch: RwSignal::new(r.batch.to_string()),
+            lr: RwSignal::new(r.lr.to_string()),
+            max_steps: RwSignal::new(opt_text(r.max_steps)),
+            max_train_samples: RwSignal::new(opt_text(r.max_train_samples)),
+            max_eval_samples: RwSignal::new(opt_text(r.max_eval_samples)),
+            seed: RwSignal::new(r.seed.to_string()),
+            logging_steps: RwSignal::new(r.logging_steps.to_string()),
+        }
+    }
+
+    /// The request, through the same parser as a shared link, so both say the same about bad values.
+    fn request(&self, page: &str) -> Result<RunRequest, String> {
+        let fields = [
+            ("model", self.model), ("data", self.data), ("task", self.task), ("epochs", self.epochs),
+            ("batch", self.batch), ("lr", self.lr), ("max_steps", self.max_steps),
+            ("max_train_samples", self.max_train_samples), ("max_eval_samples", self.max_eval_samples),
+            ("seed", self.seed), ("logging_steps", self.logging_steps),
+        ];
+        let values: Vec<(&str, String)> = fields
+            .iter()
+            .map(|(k, s)| (*k, s.get_untracked().trim().to_string()))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        Query::parse(values.iter().map(|(k, v)| (*k, v.as_str())), page).map(|q| q.request)
+    }
+}
+
+/// The bytes of the files picked in a file input, named `<prefix><file name>`.
+async fn read_picked(input: Option<web_sys::HtmlInputElement>, prefix: &str) -> Result<Files, String> {
+    let mut out = Vec::new();
+    let Some(list) = input.and_then(|i| i.files()) else { return Ok(out) };
+    for i in 0..list.length() {
+        let Some(file) = list.item(i) else { continue };
+        let buffer = JsFuture::from(file.array_buffer())
+            .await
+            .map_err(|e| format!("{}: could not be read ({e:?})", file.name()))?;
+        out.push((format!("{prefix}{}", file.name()), js_sys::Uint8Array::new(&buffer).to_vec()));
+    }
+    Ok(out)
+}
+
+fn picked_count(input: &NodeRef<Input>) -> u32 {
+    input.get_untracked().and_then(|i| i.files()).map(|f| f.length()).unwrap_or(0)
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let state = RunState::new();
+    let page = window().location().href().unwrap_or_default();
+    let pairs = query_pairs();
+    let query = Query::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &page);
+    let (request, autostart) = match &query {
+        Ok(q) => (q.request.clone(), q.autostart),
+        Err(e) => {
+            state.fail(e.clone());
+            (RunRequest::default(), false)
+        }
+    };
+    let form = Form::new(&request);
+    let link = StoredValue::new_local(WorkerLink::new(state));
+    let model_files: NodeRef<Input> = NodeRef::new();
+    let data_files: NodeRef<Input> = NodeRef::new();
+
+    let start = {
+        let page = page.clone();
+        move || {
+            let mut request = match form.request(&page) {
+                Ok(r) => r,
+                Err(e) => return state.fail(e),
+            };
+            let link: Rc<WorkerLink> = link.get_value();
+            state.reset_for_run();
+            let (model_input, data_input) = (model_files.get_untracked(), data_files.get_untracked());
+            if picked_count(&model_files) > 0 {
+                request.model = Source::Files;
+            }
+            if picked_count(&data_files) > 0 {
+                request.data = Source::Files;
+            }
+            spawn_local(async move {
+                let mut files = match read_picked(model_input, "model/").await {
+                    Ok(f) => f,
+                    Err(e) => return state.fail(e),
+                };
+                match read_picked(data_input, "data/").await {
+                    Ok(f) => files.extend(f),
+                    Err(e) => return state.fail(e),
+                }
+                link.send(ToWorker::Start(request), files);
+            });
+        }
+    };
+    if autostart {
+        start();
+    }
+    let send = move |message: ToWorker| link.get_value().send(message, Vec::new());
+
+    let phase = move || state.phase.get();
+    let running = move || phase().is_running();
+    let is_pair = move || form.task.get() != "sst2";
+    let text_a = RwSignal::new(String::from("The company said profit rose 5 percent."));
+    let text_b = RwSignal::new(String::from("Profit at the company increased by 5 percent, it said."));
+
+    let progress = move || state.progress.get();
+    let rate = move || {
+        let p = progress();
+        if p.elapsed_s > 0.0 { p.samples as f64 / p.elapsed_s } else { 0.0 }
+    };
+    let eta = move || {
+        let p = progress();
+        if p.step == 0 { return String::from("–") }
+        clock(p.elapsed_s / p.step as f64 * (p.total.saturating_sub(p.step)) as f64)
+    };
+    let last_loss = move || state.losses.with(|l| l.last().map(|p| p.loss));
+
+    let field = move |label: &'static str, id: &'static str, signal: RwSignal<String>| {
+        view! {
+            <label for=id>{label}</label>
+            <input id=id type="text" prop:value=move || signal.get()
+                on:input=move |ev| signal.set(event_target_value(&ev)) prop:disabled=running />
+        }
+    };
+
+    view! {
+        <header>
+            <h1>"webtune"</h1>
+            <p class="tagline">"Fine-tune BERT for sentence classification, in this tab, on your GPU."</p>
+        </header>
+
+        <section class="device" data-testid="device">
+            <h2>"Device"</h2>
+            {move || match (state.adapter.get(), state.webgpu_error.get()) {
+                (_, Some(reason)) => view! { <p class="error" data-testid="no-webgpu">{reason}</p> }.into_any(),
+                (Some(a), None) => view! {
+                    <p data-testid="adapter" data-vendor=a.vendor.clone() data-architecture=a.architecture.clone()>
+                        {format!("{} {} {}", a.vendor, a.architecture, a.description).trim().to_string()}
+                        " · largest buffer " {mb(a.max_buffer_size.min(a.max_storage_buffer_binding_size) as u64)}
+                        " · shader-f16 " {if a.shader_f16 { "yes" } else { "no" }}
+                    </p>
+                }.into_any(),
+                (None, None) => view! { <p>"Asking the browser for WebGPU…"</p> }.into_any(),
+            }}
+        </section>
+
+        <section class="settings">
+            <h2>"Run"</h2>
+            <div class="grid">
+                {field("Model (Hub id or URL)", "model", form.model)}
+                <label for="model-files">"…or model files"</label>
+                <input id="model-files" type="file" multiple node_ref=model_files prop:disabled=running
+                    title="config.json, model.safetensors, tokenizer.json or vocab.txt" />
+                <label for="task">"Task"</label>
+                <select id="task" prop:value=move || form.task.get()
+                    on:change=move |ev| form.task.set(event_target_value(&ev)) prop:disabled=running>
+                    <option value="mrpc">"MRPC (paraphrase pairs)"</option>
+                    <option value="sst2">"SST-2 (sentiment)"</option>
+                </select>
+                {field("Dataset (Hub or URL of a GLUE folder)", "data", form.data)}
+                <label for="data-files">"…or dataset files"</label>
+                <input id="data-files" type="file" multiple accept=".tsv" node_ref=data_files prop:disabled=running
+                    title="train.tsv and dev.tsv" />
+                {field("Epochs", "epochs", form.epochs)}
+                {field("Batch size", "batch", form.batch)}
+                {field("Learning rate", "lr", form.lr)}
+                {field("Max steps (optional)", "max_steps", form.max_steps)}
+                {field("Training examples (optional)", "max_train_samples", form.max_train_samples)}
+                {field("Validation examples (optional)", "max_eval_samples", form.max_eval_samples)}
+                {field("Seed", "seed", form.seed)}
+            </div>
+            <div class="buttons">
+                <button data-testid="train" prop:disabled=move || running() || phase() == Phase::Starting
+                    on:click={ let start = start.clone(); move |_| start() }>"Train"</button>
+                <button data-testid="pause" prop:disabled=move || phase() != Phase::Training
+                    on:click=move |_| send(ToWorker::Pause)>"Pause"</button>
+                <button data-testid="resume" prop:disabled=move || phase() != Phase::Paused
+                    on:click=move |_| send(ToWorker::Resume)>"Resume"</button>
+                <button data-testid="stop" prop:disabled=move || !matches!(phase(), Phase::Training | Phase::Paused)
+                    on:click=move |_| { state.set_phase(Phase::Stopping, "Stopping after this step"); send(ToWorker::Stop) }>"Stop"</button>
+                <button class="secondary" prop:disabled=running title="Model weights are kept in the browser's cache so a reload does not download them again"
+                    on:click=move |_| send(ToWorker::ClearCache)>"Forget downloaded models"</button>
+            </div>
+            {move || state.cache_note.get().map(|n| view! { <p class="note">{n}</p> })}
+        </section>
+
+        <section class="progress">
+            <h2>"Progress"</h2>
+            <p data-testid="status" data-state=move || phase().name() role="status">{move || state.status.get()}</p>
+            {move || state.error.get().map(|e| view! { <p class="error" data-testid="error" role="alert">{e}</p> })}
+            {move || state.download.get().map(|d| {
+                let pct = d.total.map(|t| 100.0 * d.loaded as f64 / t.max(1) as f64);
+                view! {
+                    <p data-testid="download">
+                        {format!("{}: {}{}{}", d.file, mb(d.loaded),
+                            d.total.map(|t| format!(" of {}", mb(t))).unwrap_or_default(),
+                            if d.cached { " (from the cache)" } else { "" })}
+                        <progress max="100" value=pct.unwrap_or(0.0).to_string()></progress>
+                    </p>
+                }
+            })}
+            {move || state.memory.get().map(|m| view! {
+                <p class="memory" data-testid="memory" data-bytes=m.total_bytes().to_string()>
+                    {format!("{:.1}M parameters; about {} of GPU memory for training", m.parameters as f64 / 1e6, mb(m.total_bytes()))}
+                </p>
+            })}
+            <progress data-testid="progress" data-step=move || progress().step.to_string()
+                data-total=move || progress().total.to_string()
+                data-elapsed=move || format!("{:.3}", progress().elapsed_s)
+                max=move || progress().total.max(1).to_string() value=move || progress().step.to_string()></progress>
+            <p class="numbers">
+                {move || format!("step {} / {}", progress().step, progress().total)}
+                " · " {move || format!("{:.2} samples/s", rate())}
+                " · ETA " {eta}
+                " · loss " <span data-testid="loss" data-value=move || last_loss().map(|l| l.to_string()).unwrap_or_default()>
+                    {move || last_loss().map(|l| format!("{l:.4}")).unwrap_or_else(|| "–".into())}</span>
+            </p>
+            {move || (!state.initialized.get().is_empty()).then(|| view! {
+                <p class="note">{format!("New classification head: {}", state.initialized.get().join(", "))}</p>
+            })}
+            <LossChart state=state />
+            <table class="scores">
+                <thead><tr><th>"Epoch"</th><th>"Step"</th><th>"Accuracy"</th><th>"F1"</th><th>"Examples"</th></tr></thead>
+                <tbody>
+                    {move || state.evals.get().into_iter().map(|r| view! {
+                        <tr data-testid="eval-row">
+                            <td>{format!("{:.2}", r.epoch)}</td>
+                            <td>{r.step}</td>
+                            <td data-testid="eval-accuracy" data-value=r.metrics.accuracy.to_string()>{format!("{:.4}", r.metrics.accuracy)}</td>
+                            <td data-testid="eval-f1" data-value=r.metrics.f1.map(|f| f.to_string()).unwrap_or_default()>
+                                {r.metrics.f1.map(|f| format!("{f:.4}")).unwrap_or_else(|| "–".into())}</td>
+                            <td>{r.metrics.examples}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+
+        <section class="try" data-testid="try-it">
+            <h2>"Try it"</h2>
+            <textarea data-testid="text-a" prop:value=move || text_a.get()
+                on:input=move |ev| text_a.set(event_target_value(&ev))></textarea>
+            {move || is_pair().then(|| view! {
+                <textarea data-testid="text-b" prop:value=move || text_b.get()
+                    on:input=move |ev| text_b.set(event_target_value(&ev))></textarea>
+            })}
+            <button data-testid="classify" prop:disabled=move || !state.trained.get() || running()
+                on:click=move |_| send(ToWorker::Predict {
+                    text_a: text_a.get_untracked(),
+                    text_b: is_pair().then(|| text_b.get_untracked()),
+                })>"Classify"</button>
+            {move || state.prediction.get().map(|p| view! {
+                <p data-testid="prediction" data-label=p.label.clone()
+                    data-probabilities=serde_json::to_string(&p.probabilities).unwrap_or_default()>
+                    <strong>{p.label.clone()}</strong>
+                    {p.probabilities.iter().enumerate().map(|(i, q)| format!(" · {i}: {q:.3}")).collect::<String>()}
+                </p>
+            })}
+        </section>
+
+        <section class="export">
+            <h2>"Download"</h2>
+            <button data-testid="export" prop:disabled=move || !state.trained.get() || running()
+                on:click=move |_| send(ToWorker::Export)>"Prepare the fine-tuned model"</button>
+            <ul>
+                {move || state.exported.get().into_iter().map(|f| view! {
+                    <li><a data-testid="download-file" data-name=f.name.clone() href=f.url.clone()
+                        download=f.name.clone()>{f.name.clone()}</a>{format!(" ({})", mb(f.bytes as u64))}</li>
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
+/// Mounts the page.
+pub fn start() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(App);
+}
+

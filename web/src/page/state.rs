@@ -1,0 +1,178 @@
+//! What the page shows, as signals: one `RunState` that the worker's messages update and the
+//! view reads.
+
+use leptos::prelude::*;
+use webtune::predict::Prediction;
+use webtune::train::memory::MemoryEstimate;
+use webtune::train::{Metrics, Report};
+
+use crate::bridge::Files;
+use crate::protocol::AdapterInfo;
+
+/// The page's phase; `data-state` on the status line carries its name for tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Starting,
+    Ready,
+    NoWebGpu,
+    Loading,
+    Training,
+    Paused,
+    Stopping,
+    Finished,
+    Failed,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Ready => "ready",
+            Phase::NoWebGpu => "no-webgpu",
+            Phase::Loading => "loading",
+            Phase::Training => "training",
+            Phase::Paused => "paused",
+            Phase::Stopping => "stopping",
+            Phase::Finished => "finished",
+            Phase::Failed => "failed",
+        }
+    }
+
+    pub fn is_running(self) -> bool {
+        matches!(self, Phase::Loading | Phase::Training | Phase::Paused | Phase::Stopping)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    pub step: usize,
+    pub total: usize,
+    pub samples: usize,
+    pub elapsed_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossPoint {
+    pub step: usize,
+    pub loss: f32,
+    pub learning_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalRow {
+    pub step: usize,
+    pub epoch: f64,
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Download {
+    pub file: String,
+    pub loaded: u64,
+    pub total: Option<u64>,
+    pub cached: bool,
+}
+
+/// A file of the fine-tuned model, as a link the user can click.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedFile {
+    pub name: String,
+    pub url: String,
+    pub bytes: usize,
+}
+
+#[derive(Clone, Copy)]
+pub struct RunState {
+    pub phase: RwSignal<Phase>,
+    pub status: RwSignal<String>,
+    pub adapter: RwSignal<Option<AdapterInfo>>,
+    pub webgpu_error: RwSignal<Option<String>>,
+    pub download: RwSignal<Option<Download>>,
+    pub memory: RwSignal<Option<MemoryEstimate>>,
+    pub progress: RwSignal<Progress>,
+    pub initialized: RwSignal<Vec<String>>,
+    pub losses: RwSignal<Vec<LossPoint>>,
+    pub evals: RwSignal<Vec<EvalRow>>,
+    pub report: RwSignal<Option<Report>>,
+    pub trained: RwSignal<bool>,
+    pub prediction: RwSignal<Option<Prediction>>,
+    pub exported: RwSignal<Vec<ExportedFile>>,
+    pub error: RwSignal<Option<String>>,
+    pub cache_note: RwSignal<Option<String>>,
+}
+
+impl RunState {
+    pub fn new() -> Self {
+        RunState {
+            phase: RwSignal::new(Phase::Starting),
+            status: RwSignal::new("Starting the training worker".into()),
+            adapter: RwSignal::new(None),
+            webgpu_error: RwSignal::new(None),
+            download: RwSignal::new(None),
+            memory: RwSignal::new(None),
+            progress: RwSignal::new(Progress::default()),
+            initialized: RwSignal::new(Vec::new()),
+            losses: RwSignal::new(Vec::new()),
+            evals: RwSignal::new(Vec::new()),
+            report: RwSignal::new(None),
+            trained: RwSignal::new(false),
+            prediction: RwSignal::new(None),
+            exported: RwSignal::new(Vec::new()),
+            error: RwSignal::new(None),
+            cache_note: RwSignal::new(None),
+        }
+    }
+
+    pub fn set_phase(&self, phase: Phase, status: &str) {
+        self.phase.set(phase);
+        self.status.set(status.to_string());
+    }
+
+    /// Shows an error and keeps everything the run has shown so far.
+    pub fn fail(&self, message: String) {
+        self.error.set(Some(message.clone()));
+        self.set_phase(Phase::Failed, &format!("Error: {message}"));
+    }
+
+    /// A new run starts from a clean slate (but the adapter and the cache stay).
+    pub fn reset_for_run(&self) {
+        self.download.set(None);
+        self.memory.set(None);
+        self.progress.set(Progress::default());
+        self.initialized.set(Vec::new());
+        self.losses.set(Vec::new());
+        self.evals.set(Vec::new());
+        self.report.set(None);
+        self.trained.set(false);
+        self.prediction.set(None);
+        self.revoke_exported();
+        self.error.set(None);
+        self.set_phase(Phase::Loading, "Starting");
+    }
+
+    fn revoke_exported(&self) {
+        for f in self.exported.get_untracked() {
+            let _ = web_sys::Url::revoke_object_url(&f.url);
+        }
+        self.exported.set(Vec::new());
+    }
+
+    /// Turns exported files into download links.
+    pub fn set_exported(&self, files: Files) {
+        self.revoke_exported();
+        let mut links = Vec::new();
+        for (name, bytes) in files {
+            let array = js_sys::Uint8Array::from(bytes.as_slice());
+            let parts = js_sys::Array::of1(&array);
+            let blob = match web_sys::Blob::new_with_u8_array_sequence(&parts) {
+                Ok(b) => b,
+                Err(e) => return self.fail(format!("could not prepare {name} for download: {e:?}")),
+            };
+            match web_sys::Url::create_object_url_with_blob(&blob) {
+                Ok(url) => links.push(ExportedFile { name, url, bytes: bytes.len() }),
+                Err(e) => return self.fail(format!("could not prepare {name} for download: {e:?}")),
+            }
+        }
+        self.exported.set(links);
+    }
+}

@@ -1,0 +1,269 @@
+//! What the page and the worker say to each other, and how a run is described: by the form, or by
+//! the query string of a shared link (`?model=…&data=…&task=mrpc&epochs=…&autostart=1`).
+
+use serde::{Deserialize, Serialize};
+use webtune::predict::Prediction;
+use webtune::train::memory::MemoryEstimate;
+use webtune::train::{Event, Report, TrainingArgs};
+
+/// The Hub's address; models are read from its `resolve` URLs, which allow cross-origin reads.
+pub const HUB: &str = "https://huggingface.co";
+pub const DEFAULT_MODEL: &str = "bert-base-uncased";
+
+/// Where a model or a dataset comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Source {
+    /// A Hub repository id (`bert-base-uncased`, `sentence-transformers/all-MiniLM-L6-v2`).
+    Hub(String),
+    /// A folder URL: `<url>/config.json`, … (or `<url>/train.tsv`, `<url>/dev.tsv`).
+    Url(String),
+    /// Files the user picked; they travel with the message.
+    Files,
+}
+
+impl Source {
+    /// A form or query-string value: a URL (absolute, or starting with `/` or `.`) or a Hub id.
+    /// Relative URLs are resolved against `page` so the worker, which lives at another address,
+    /// reads the same files.
+    pub fn parse(value: &str, page: &str) -> Source {
+        let v = value.trim();
+        if v.contains("://") {
+            Source::Url(v.trim_end_matches('/').to_string())
+        } else if v.starts_with('/') || v.starts_with('.') {
+            Source::Url(join_url(page, v).trim_end_matches('/').to_string())
+        } else {
+            Source::Hub(v.to_string())
+        }
+    }
+
+    /// The URL of `file` in this source (none for picked files).
+    pub fn file_url(&self, file: &str, dataset_dir: Option<&str>) -> Option<String> {
+        match self {
+            Source::Hub(id) => Some(match dataset_dir {
+                None => format!("{HUB}/{id}/resolve/main/{file}"),
+                Some(dir) => format!("{HUB}/datasets/{id}/resolve/main/{dir}/{file}"),
+            }),
+            Source::Url(base) => Some(format!("{base}/{file}")),
+            Source::Files => None,
+        }
+    }
+}
+
+/// `relative` resolved against the page URL `page` (enough for `/x` and `./x`, `../x`).
+fn join_url(page: &str, relative: &str) -> String {
+    let origin_end = page.find("://").map(|i| i + 3).and_then(|s| page[s..].find('/').map(|p| s + p));
+    let Some(origin_end) = origin_end else { return relative.to_string() };
+    let origin = &page[..origin_end];
+    if relative.starts_with('/') {
+        return format!("{origin}{relative}");
+    }
+    let path = page[origin_end..].split(['?', '#']).next().unwrap_or("/");
+    let mut parts: Vec<&str> = path.split('/').collect();
+    parts.pop(); // the page's own file name
+    for seg in relative.split('/') {
+        match seg {
+            "." | "" => {}
+            ".." => {
+                if parts.len() > 1 {
+                    parts.pop();
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("{origin}{}", parts.join("/"))
+}
+
+/// Everything a run needs; defaults are the course's recipe on bert-base-uncased and GLUE MRPC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub model: Source,
+    pub data: Source,
+    pub task: String,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub max_steps: Option<usize>,
+    pub max_train_samples: Option<usize>,
+    pub max_eval_samples: Option<usize>,
+    pub seed: u64,
+    pub logging_steps: usize,
+}
+
+/// The Hub dataset GLUE lives in.
+pub const GLUE_HUB: &str = "nyu-mll/glue";
+
+impl Default for RunRequest {
+    fn default() -> Self {
+        let args = TrainingArgs::default();
+        RunRequest {
+            model: Source::Hub(DEFAULT_MODEL.into()),
+            data: Source::Hub(GLUE_HUB.into()),
+            task: "mrpc".into(),
+            epochs: args.num_train_epochs,
+            batch: args.per_device_train_batch_size,
+            lr: args.learning_rate,
+            max_steps: None,
+            max_train_samples: None,
+            max_eval_samples: None,
+            seed: args.seed,
+            logging_steps: 5,
+        }
+    }
+}
+
+/// A query string, parsed: the run it describes, and whether to start it at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub request: RunRequest,
+    pub autostart: bool,
+}
+
+impl Query {
+    /// `pairs` are the decoded query parameters; `page` is the page's URL. An unusable value is
+    /// an error naming the parameter, so a broken shared link says what is wrong with it.
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, page: &str) -> Result<Query, String> {
+        let mut q = Query { request: RunRequest::default(), autostart: false };
+        let r = &mut q.request;
+        fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
+            value.trim().parse().map_err(|_| format!("query parameter `{key}`: `{value}` is not a valid number"))
+        }
+        for (key, value) in pairs {
+            match key {
+                "model" => r.model = Source::parse(value, page),
+                "data" => r.data = Source::parse(value, page),
+                "task" => {
+                    webtune::data::Task::parse(value).map_err(|e| format!("query parameter `task`: {e}"))?;
+                    r.task = value.to_ascii_lowercase();
+                }
+                "epochs" => r.epochs = number(key, value)?,
+                "batch" => r.batch = number(key, value)?,
+                "lr" => r.lr = number(key, value)?,
+                "max_steps" => r.max_steps = Some(number(key, value)?),
+                "max_train_samples" => r.max_train_samples = Some(number(key, value)?),
+                "max_eval_samples" => r.max_eval_samples = Some(number(key, value)?),
+                "seed" => r.seed = number(key, value)?,
+                "logging_steps" => r.logging_steps = number(key, value)?,
+                "autostart" => q.autostart = matches!(value, "1" | "true" | "yes"),
+                _ => {}
+            }
+        }
+        r.training_args().validate().map_err(|e| format!("query string: {e}"))?;
+        Ok(q)
+    }
+}
+
+impl RunRequest {
+    pub fn training_args(&self) -> TrainingArgs {
+        TrainingArgs {
+            num_train_epochs: self.epochs,
+            per_device_train_batch_size: self.batch,
+            per_device_eval_batch_size: self.batch.max(8),
+            learning_rate: self.lr,
+            seed: self.seed,
+            max_steps: self.max_steps,
+            logging_steps: self.logging_steps,
+            ..TrainingArgs::default()
+        }
+    }
+}
+
+/// The GPU the worker trains on, as WebGPU describes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdapterInfo {
+    pub vendor: String,
+    pub architecture: String,
+    pub device: String,
+    pub description: String,
+    pub max_buffer_size: f64,
+    pub max_storage_buffer_binding_size: f64,
+    pub shader_f16: bool,
+    /// `navigator.deviceMemory` (GiB, rounded by the browser), when it tells.
+    pub device_memory_gib: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Picked files (if any) travel with the message.
+    Start(RunRequest),
+    Pause,
+    Resume,
+    Stop,
+    Predict { text_a: String, text_b: Option<String> },
+    /// Reply: `Exported`, with the fine-tuned model's files.
+    Export,
+    /// Forget the model files kept in the browser's cache. Reply: `CacheCleared`.
+    ClearCache,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// The worker is up and WebGPU answered.
+    Ready(AdapterInfo),
+    /// The browser has no usable WebGPU; the text says what to do.
+    NoWebGpu(String),
+    /// What the worker is doing now, in words.
+    Stage(String),
+    Download { file: String, loaded: u64, total: Option<u64>, cached: bool },
+    Memory(MemoryEstimate),
+    Train(Event),
+    Paused,
+    Resumed,
+    Finished(Report),
+    Prediction(Prediction),
+    Exported,
+    CacheCleared,
+    /// `fatal`: the worker cannot go on (a panic, a lost device) and is replaced.
+    Failed { message: String, fatal: bool },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = "http://127.0.0.1:8080/app/index.html?autostart=1";
+
+    #[test]
+    fn values_are_urls_or_hub_ids() {
+        assert_eq!(Source::parse("bert-base-uncased", PAGE), Source::Hub("bert-base-uncased".into()));
+        assert_eq!(Source::parse("http://x/m/", PAGE), Source::Url("http://x/m".into()));
+        assert_eq!(Source::parse("/models/tiny", PAGE), Source::Url("http://127.0.0.1:8080/models/tiny".into()));
+        assert_eq!(Source::parse("./m", PAGE), Source::Url("http://127.0.0.1:8080/app/m".into()));
+        assert_eq!(Source::parse("../d/MRPC", PAGE), Source::Url("http://127.0.0.1:8080/d/MRPC".into()));
+        assert_eq!(
+            Source::Hub("bert-base-uncased".into()).file_url("config.json", None).unwrap(),
+            "https://huggingface.co/bert-base-uncased/resolve/main/config.json"
+        );
+        assert_eq!(
+            Source::Hub(GLUE_HUB.into()).file_url("train-00000-of-00001.parquet", Some("mrpc")).unwrap(),
+            "https://huggingface.co/datasets/nyu-mll/glue/resolve/main/mrpc/train-00000-of-00001.parquet"
+        );
+    }
+
+    #[test]
+    fn a_shared_link_describes_a_run() {
+        let q = Query::parse(
+            [("model", "/m"), ("data", "/d/MRPC"), ("task", "SST2"), ("epochs", "2"), ("batch", "4"),
+             ("lr", "3e-5"), ("max_steps", "20"), ("autostart", "1")],
+            PAGE,
+        )
+        .unwrap();
+        assert!(q.autostart);
+        let r = q.request;
+        assert_eq!((r.task.as_str(), r.epochs, r.batch, r.lr, r.max_steps), ("sst2", 2, 4, 3e-5, Some(20)));
+        assert_eq!(r.model, Source::Url("http://127.0.0.1:8080/m".into()));
+        let d = Query::parse([], PAGE).unwrap();
+        assert_eq!(d.request, RunRequest::default());
+        assert!(!d.autostart);
+    }
+
+    #[test]
+    fn a_broken_link_names_the_parameter() {
+        let e = Query::parse([("batch", "eight")], PAGE).unwrap_err();
+        assert!(e.contains("`batch`") && e.contains("eight"), "{e}");
+        let e = Query::parse([("task", "cola")], PAGE).unwrap_err();
+        assert!(e.contains("`task`"), "{e}");
+        let e = Query::parse([("lr", "0")], PAGE).unwrap_err();
+        assert!(e.contains("learning_rate"), "{e}");
+    }
+}

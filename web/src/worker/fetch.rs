@@ -1,0 +1,136 @@
+//! Bytes from a URL, with download progress for the page and the Cache API for model weights so a
+//! reload does not download them again.
+
+use js_sys::Uint8Array;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, ReadableStreamDefaultReader, ReadableStreamReadResult, Response, WorkerGlobalScope};
+
+use super::post;
+use crate::protocol::FromWorker;
+
+const CACHE: &str = "webtune-models-v1";
+
+pub enum FetchError {
+    /// HTTP 404: the file is optional, or the message names it.
+    NotFound(String),
+    Failed(String),
+}
+
+impl FetchError {
+    pub fn into_message(self) -> String {
+        match self {
+            FetchError::NotFound(m) | FetchError::Failed(m) => m,
+        }
+    }
+}
+
+fn js_text(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn scope() -> WorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+async fn open_cache() -> Option<Cache> {
+    let storage = scope().caches().ok()?;
+    JsFuture::from(storage.open(CACHE)).await.ok().map(|c| c.unchecked_into())
+}
+
+/// Forgets every cached model file.
+pub async fn clear_cache() {
+    if let Ok(storage) = scope().caches() {
+        let _ = JsFuture::from(storage.delete(CACHE)).await;
+    }
+}
+
+/// GETs `url`; `file` names it in progress messages. With `cache`, a copy is kept in the Cache
+/// API and served from there next time.
+pub async fn fetch(url: &str, file: &str, cache: bool) -> Result<Vec<u8>, FetchError> {
+    let cached = if cache { open_cache().await } else { None };
+    if let Some(c) = &cached {
+        if let Ok(hit) = JsFuture::from(c.match_with_str(url)).await {
+            if let Ok(response) = hit.dyn_into::<Response>() {
+                if let Ok(bytes) = read_all(&response, file, true).await {
+                    return Ok(bytes);
+                }
+            }
+        }
+    }
+    let failed = |e: JsValue| {
+        FetchError::Failed(format!(
+            "{url}: could not download ({}); the server may be down, or may not allow cross-origin requests (CORS)",
+            js_text(&e)
+        ))
+    };
+    let response: Response = JsFuture::from(scope().fetch_with_str(url)).await.map_err(failed)?.unchecked_into();
+    if response.status() == 404 {
+        return Err(FetchError::NotFound(format!("{url}: not found (HTTP 404)")));
+    }
+    if !response.ok() {
+        return Err(FetchError::Failed(format!("{url}: HTTP {} {}", response.status(), response.status_text())));
+    }
+    let mut bytes = read_all(&response, file, false).await.map_err(|e| FetchError::Failed(format!("{url}: {e}")))?;
+    if let Some(c) = &cached {
+        // A full quota only costs the next reload a download.
+        if let Ok(copy) = Response::new_with_opt_u8_array(Some(&mut bytes)) {
+            if let Err(e) = JsFuture::from(c.put_with_str(url, &copy)).await {
+                web_sys::console::warn_2(&"webtune: could not cache".into(), &e);
+            }
+        }
+    }
+    Ok(bytes)
+}
+
+/// Reads a body chunk by chunk, reporting progress about every 1%.
+async fn read_all(response: &Response, file: &str, cached: bool) -> Result<Vec<u8>, String> {
+    let total: Option<u64> = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok());
+    let report = |loaded: u64| {
+        post(&FromWorker::Download { file: file.to_string(), loaded, total, cached }, &Vec::new());
+    };
+    let Some(body) = response.body() else {
+        report(0);
+        return Ok(Vec::new());
+    };
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
+    let step = total.map(|t| (t / 100).max(1 << 16)).unwrap_or(1 << 20);
+    let mut next_report = 0u64;
+    report(0);
+    loop {
+        let chunk: ReadableStreamReadResult = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| format!("the download broke off after {} bytes ({})", bytes.len(), js_text(&e)))?
+            .unchecked_into();
+        if chunk.get_done().unwrap_or(false) {
+            break;
+        }
+        let data: Uint8Array = chunk.get_value().unchecked_into();
+        let start = bytes.len();
+        bytes.resize(start + data.length() as usize, 0);
+        data.copy_to(&mut bytes[start..]);
+        if bytes.len() as u64 >= next_report {
+            report(bytes.len() as u64);
+            next_report = bytes.len() as u64 + step;
+        }
+    }
+    if let Some(t) = total {
+        // content-length is the compressed size when the server compresses; only a short body
+        // of an uncompressed response is a truncated download.
+        let compressed = response.headers().get("content-encoding").ok().flatten().is_some();
+        if !compressed && (bytes.len() as u64) < t {
+            return Err(format!("the download stopped at {} of {t} bytes", bytes.len()));
+        }
+    }
+    report(bytes.len() as u64);
+    Ok(bytes)
+}

@@ -1,0 +1,131 @@
+//! The worker: takes `ToWorker` messages, runs one training session at a time on WebGPU, reports
+//! `FromWorker` messages, and keeps the fine-tuned model for "Try it" and "Download".
+
+mod fetch;
+mod gpu;
+mod session;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+use crate::bridge::{self, Files};
+use crate::protocol::{FromWorker, ToWorker};
+
+/// Sends a message to the page.
+pub fn post(message: &FromWorker, files: &Files) {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let (data, transfer) = bridge::encode(message, files);
+    if let Err(e) = scope.post_message_with_transfer(&data, &transfer) {
+        web_sys::console::error_2(&"webtune worker: postMessage failed".into(), &e);
+    }
+}
+
+fn fail(message: impl Into<String>) {
+    post(&FromWorker::Failed { message: message.into(), fatal: false }, &Vec::new());
+}
+
+/// Pause and stop requests, read by the training loop between steps.
+#[derive(Default)]
+pub struct Controls {
+    pub paused: Cell<bool>,
+    pub stop: Cell<bool>,
+}
+
+#[derive(Default)]
+struct Worker {
+    controls: Rc<Controls>,
+    running: Cell<bool>,
+    device: RefCell<Option<burn::tensor::Device>>,
+    trained: RefCell<Option<Rc<session::Trained>>>,
+}
+
+impl Worker {
+    fn handle(self: &Rc<Self>, message: ToWorker, files: Files) {
+        match message {
+            ToWorker::Start(request) => {
+                if self.running.get() {
+                    return fail("a run is already going; stop it first");
+                }
+                self.running.set(true);
+                self.controls.paused.set(false);
+                self.controls.stop.set(false);
+                let this = self.clone();
+                spawn_local(async move {
+                    let device = this.device.borrow().clone();
+                    match session::run(request, files, device, &this.controls).await {
+                        Ok((trained, device)) => {
+                            *this.trained.borrow_mut() = Some(Rc::new(trained));
+                            *this.device.borrow_mut() = Some(device);
+                        }
+                        Err(e) => fail(e),
+                    }
+                    this.running.set(false);
+                });
+            }
+            ToWorker::Pause => self.controls.paused.set(true),
+            ToWorker::Resume => self.controls.paused.set(false),
+            ToWorker::Stop => {
+                self.controls.stop.set(true);
+                self.controls.paused.set(false);
+            }
+            ToWorker::Predict { text_a, text_b } => {
+                let Some(trained) = self.trained.borrow().clone() else {
+                    return fail("there is no fine-tuned model yet: train one first");
+                };
+                spawn_local(async move {
+                    match trained.predict(&text_a, text_b.as_deref()).await {
+                        Ok(p) => post(&FromWorker::Prediction(p), &Vec::new()),
+                        Err(e) => fail(format!("Try it: {e}")),
+                    }
+                });
+            }
+            ToWorker::ClearCache => spawn_local(async {
+                fetch::clear_cache().await;
+                post(&FromWorker::CacheCleared, &Vec::new());
+            }),
+            ToWorker::Export => {
+                let Some(trained) = self.trained.borrow().clone() else {
+                    return fail("there is no fine-tuned model yet: train one first");
+                };
+                spawn_local(async move {
+                    match trained.export().await {
+                        Ok(files) => post(&FromWorker::Exported, &files),
+                        Err(e) => fail(format!("Download: {e}")),
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// The worker's entry point: installs the message handler and reports the adapter.
+pub fn start() {
+    // A panic aborts this wasm instance (panic=abort): tell the page first, so it can show the
+    // reason and start a fresh worker while keeping what the run already showed.
+    std::panic::set_hook(Box::new(|info| {
+        let message = format!("the trainer stopped on an internal error: {info}");
+        web_sys::console::error_1(&message.clone().into());
+        post(&FromWorker::Failed { message, fatal: true }, &Vec::new());
+    }));
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let worker = Rc::new(Worker::default());
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        match bridge::decode::<ToWorker>(&event.data()) {
+            Ok((message, files)) => worker.handle(message, files),
+            Err(e) => fail(format!("the worker received {e}")),
+        }
+    });
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    spawn_local(async {
+        match gpu::adapter_info().await {
+            Ok(info) => post(&FromWorker::Ready(info), &Vec::new()),
+            Err(reason) => post(&FromWorker::NoWebGpu(reason), &Vec::new()),
+        }
+    });
+}

@@ -1,0 +1,199 @@
+//! One run in the worker: model and data bytes → tokens → the core's training loop on WebGPU,
+//! reporting every event to the page; then the fine-tuned model, kept for "Try it" and "Download".
+
+use std::future::Future;
+use std::pin::Pin;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use gloo_timers::future::TimeoutFuture;
+use webtune::data::{Example, Split, Task, TextTokenizer};
+use webtune::device::Backend;
+use webtune::model::{BertConfig, BertForSequenceClassification};
+use webtune::predict::{Prediction, predict};
+use webtune::pretrained::{ModelFiles, NamedBytes, save_pretrained, task_config};
+use webtune::train::memory;
+use webtune::train::{Control, Event, Flow, TaskData, train_with_control};
+
+use super::fetch::{FetchError, fetch};
+use super::{Controls, gpu, post};
+use crate::bridge::Files;
+use crate::protocol::{FromWorker, RunRequest, Source};
+
+/// A fine-tuned model, ready to classify and to export.
+pub struct Trained {
+    model: BertForSequenceClassification,
+    config: BertConfig,
+    tokenizer: TextTokenizer,
+    files: ModelFiles,
+    device: Device,
+}
+
+impl Trained {
+    pub async fn predict(&self, text_a: &str, text_b: Option<&str>) -> webtune::Result<Prediction> {
+        predict(&self.model, &self.config, &self.tokenizer, text_a, text_b, &self.device).await
+    }
+
+    pub async fn export(&self) -> webtune::Result<Files> {
+        save_pretrained(&self.model, &self.config, &self.files).await
+    }
+}
+
+fn stage(text: &str) {
+    post(&FromWorker::Stage(text.into()), &Vec::new());
+}
+
+/// A picked file, or the file at the source's URL; `Ok(None)` when an optional one is absent.
+async fn get_file(
+    source: &Source,
+    picked: &Files,
+    prefix: &str,
+    name: &str,
+    dataset_dir: Option<&str>,
+    cache: bool,
+) -> Result<Option<NamedBytes>, String> {
+    match source.file_url(name, dataset_dir) {
+        None => Ok(picked
+            .iter()
+            .find(|(n, _)| n.strip_prefix(prefix) == Some(name))
+            .map(|(_, bytes)| NamedBytes { name: name.to_string(), bytes: bytes.clone() })),
+        Some(url) => match fetch(&url, name, cache).await {
+            Ok(bytes) => Ok(Some(NamedBytes { name: url, bytes })),
+            Err(FetchError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into_message()),
+        },
+    }
+}
+
+fn missing(source: &Source, what: &str) -> String {
+    match source {
+        Source::Files => format!("{what} is not among the picked files"),
+        Source::Hub(id) => format!("{what} is not in the Hub repository `{id}`"),
+        Source::Url(base) => format!("{base}/{what}: not found (HTTP 404)"),
+    }
+}
+
+async fn model_files(source: &Source, picked: &Files) -> Result<ModelFiles, String> {
+    let get = |name: &'static str, cache: bool| get_file(source, picked, "model/", name, None, cache);
+    let config = get("config.json", false).await?.ok_or_else(|| missing(source, "config.json"))?;
+    let tokenizer_json = get("tokenizer.json", false).await?;
+    let vocab_txt = match tokenizer_json {
+        Some(_) => None,
+        None => get("vocab.txt", false).await?,
+    };
+    if tokenizer_json.is_none() && vocab_txt.is_none() {
+        return Err(missing(source, "tokenizer.json (or vocab.txt)"));
+    }
+    let tokenizer_config = get("tokenizer_config.json", false).await?;
+    let weights = get("model.safetensors", true)
+        .await?
+        .ok_or_else(|| missing(source, "model.safetensors (PyTorch .bin checkpoints are not read)"))?;
+    Ok(ModelFiles { config, weights, tokenizer_json, vocab_txt, tokenizer_config, special_tokens_map: None })
+}
+
+async fn split(task: Task, source: &Source, picked: &Files, split: Split) -> Result<Vec<Example>, String> {
+    let name = task.file_name(split);
+    if let Source::Hub(id) = source {
+        return Err(format!(
+            "reading GLUE from the Hub (`{id}`, parquet) is not supported yet: give a URL of a folder with \
+             {name} as in GLUE's TSV release, or pick the TSV files"
+        ));
+    }
+    let file = get_file(source, picked, "data/", name, None, false)
+        .await?
+        .ok_or_else(|| missing(source, name))?;
+    let text = String::from_utf8(file.bytes).map_err(|e| format!("{}: not UTF-8 text ({e})", file.name))?;
+    task.parse_tsv(&text, &file.name).map_err(|e| e.to_string())
+}
+
+/// Lets the page's messages in between steps, and holds the run while it is paused.
+struct PageControl<'a> {
+    controls: &'a Controls,
+    last_yield: web_time::Instant,
+}
+
+impl Control for PageControl<'_> {
+    fn after_step(&mut self) -> Pin<Box<dyn Future<Output = Flow> + '_>> {
+        Box::pin(async move {
+            // A macrotask boundary lets pending messages (pause, stop) run; browsers clamp nested
+            // timeouts to ~4 ms, so yield at most every 50 ms rather than every step.
+            if self.last_yield.elapsed().as_millis() >= 50 {
+                TimeoutFuture::new(0).await;
+                self.last_yield = web_time::Instant::now();
+            }
+            if self.controls.paused.get() && !self.controls.stop.get() {
+                post(&FromWorker::Paused, &Vec::new());
+                while self.controls.paused.get() && !self.controls.stop.get() {
+                    TimeoutFuture::new(100).await;
+                }
+                post(&FromWorker::Resumed, &Vec::new());
+            }
+            if self.controls.stop.get() { Flow::Stop } else { Flow::Continue }
+        })
+    }
+}
+
+/// The whole run. Returns the fine-tuned model and the WebGPU device (kept for the next run).
+pub async fn run(
+    request: RunRequest,
+    picked: Files,
+    device: Option<Device>,
+    controls: &Controls,
+) -> Result<(Trained, Device), String> {
+    let task = Task::parse(&request.task).map_err(|e| e.to_string())?;
+    let args = request.training_args();
+    args.validate().map_err(|e| e.to_string())?;
+
+    stage("Downloading the model");
+    let files = model_files(&request.model, &picked).await?;
+    let base_config = files.config().map_err(|e| e.to_string())?;
+    let tokenizer = files.tokenizer(&base_config).map_err(|e| e.to_string())?;
+    let config = task_config(&base_config, task);
+
+    stage("Downloading the dataset");
+    let mut train_rows = split(task, &request.data, &picked, Split::Train).await?;
+    let mut eval_rows = split(task, &request.data, &picked, Split::Validation).await?;
+    if let Some(n) = request.max_train_samples {
+        train_rows.truncate(n);
+    }
+    if let Some(n) = request.max_eval_samples {
+        eval_rows.truncate(n);
+    }
+
+    stage("Tokenizing");
+    let data = TaskData::from_examples(
+        task,
+        &tokenizer,
+        &train_rows,
+        task.file_name(Split::Train),
+        &eval_rows,
+        task.file_name(Split::Validation),
+    )
+    .map_err(|e| e.to_string())?;
+
+    stage("Checking the GPU");
+    let info = gpu::adapter_info().await?;
+    let longest = data.train.iter().map(|e| e.input_ids.len()).max().unwrap_or(1);
+    let estimate = memory::estimate(&config, args.per_device_train_batch_size, longest);
+    post(&FromWorker::Memory(estimate), &Vec::new());
+    memory::check_fits(&estimate, &gpu::memory_limits(&info), args.per_device_train_batch_size)
+        .map_err(|e| e.to_string())?;
+    let device = match device {
+        Some(d) => d,
+        None => Backend::Wgpu.init().await.map_err(|e| e.to_string())?,
+    };
+
+    stage("Loading the weights");
+    let autodiff = device.clone().autodiff();
+    let (model, initialized) = files.load_model(&config, &autodiff, args.seed).map_err(|e| e.to_string())?;
+
+    stage("Training (the first steps also compile the GPU kernels)");
+    let mut sink = |event: &Event| post(&FromWorker::Train(event.clone()), &Vec::new());
+    let mut control = PageControl { controls, last_yield: web_time::Instant::now() };
+    let (model, report) = train_with_control(model, &data, &args, &autodiff, initialized, &mut sink, &mut control)
+        .await
+        .map_err(|e| e.to_string())?;
+    post(&FromWorker::Finished(report), &Vec::new());
+    let trained = Trained { model: model.valid(), config, tokenizer, files, device: device.clone() };
+    Ok((trained, device))
+}
