@@ -161,3 +161,17 @@ fn bench_prints_the_documented_keys() {
     assert!((parts - r["ms_per_step"].as_f64().unwrap()).abs() < 1e-6 * parts.max(1.0));
     assert!(r["samples_per_s"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn trains_on_the_hubs_parquet_files_with_a_vocab_txt_model() {
+    // The tiny fixture has vocab.txt only; the folder holds the Hub's `nyu-mll/glue` parquet files.
+    let out_dir = tempfile::tempdir().unwrap();
+    let data = root().join("tests/fixtures/glue-parquet/mrpc");
+    let summary = ok_json(webtune(&[
+        "train", "--model", "tests/fixtures/tiny-bert", "--task", "mrpc", "--data", data.to_str().unwrap(),
+        "--output-dir", out_dir.path().to_str().unwrap(), "--backend", "cpu", "--max-steps", "4", "--quiet",
+    ]));
+    assert_eq!(summary["steps"], 4);
+    assert_eq!(summary["eval"]["examples"], 32, "the fixture's 32 validation rows");
+    assert!(out_dir.path().join("vocab.txt").exists());
+}

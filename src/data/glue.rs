@@ -25,7 +25,7 @@ pub struct Example {
     pub text_b: Option<String>,
     /// `None` where the split has no labels (SST-2's test split).
     pub label: Option<usize>,
-    /// Where it came from, for messages: its 1-based line in the TSV file.
+    /// Where it came from, for messages: its 1-based line in a TSV file, or row in a parquet file.
     pub line: usize,
 }
 
@@ -76,6 +76,89 @@ impl Task {
             Split::Validation => "dev.tsv",
             Split::Test => "test.tsv",
         }
+    }
+
+    /// The task's folder in the Hub's `nyu-mll/glue` dataset.
+    pub fn hub_dir(self) -> &'static str {
+        match self {
+            Task::Mrpc => "mrpc",
+            Task::Sst2 => "sst2",
+        }
+    }
+
+    /// A split's file in the Hub's `nyu-mll/glue` dataset, inside [`Task::hub_dir`].
+    pub fn hub_file(self, split: Split) -> &'static str {
+        match split {
+            Split::Train => "train-00000-of-00001.parquet",
+            Split::Validation => "validation-00000-of-00001.parquet",
+            Split::Test => "test-00000-of-00001.parquet",
+        }
+    }
+
+    /// Parses one of the Hub's `nyu-mll/glue` parquet files: columns `sentence1`, `sentence2`
+    /// (or `sentence`) and `label`, where -1 means the split has no labels. Rows are numbered from
+    /// 1 in errors.
+    pub fn parse_parquet(self, bytes: &[u8], path: &str) -> Result<Vec<Example>> {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        use parquet::record::Field;
+
+        let bad = |row: usize, reason: String| Error::data(path, row, reason);
+        let reader = SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes))
+            .map_err(|e| bad(0, format!("not a readable parquet file: {e}")))?;
+        let (a_name, b_name) = match self {
+            Task::Mrpc => ("sentence1", Some("sentence2")),
+            Task::Sst2 => ("sentence", None),
+        };
+        let schema = reader.metadata().file_metadata().schema_descr_ptr();
+        let names: Vec<String> = schema.columns().iter().map(|c| c.name().to_string()).collect();
+        for needed in [Some(a_name), b_name, Some("label")].into_iter().flatten() {
+            if !names.iter().any(|n| n == needed) {
+                return Err(bad(0, format!("has no `{needed}` column (columns: {names:?})")));
+            }
+        }
+        let rows = reader.get_row_iter(None).map_err(|e| bad(0, format!("cannot read rows: {e}")))?;
+        let mut out = Vec::new();
+        for (i, row) in rows.enumerate() {
+            let row_no = i + 1;
+            let row = row.map_err(|e| bad(row_no, format!("cannot read the row: {e}")))?;
+            let (mut a, mut b, mut label) = (None, None, None);
+            for (name, field) in row.get_column_iter() {
+                let text = || match field {
+                    // As the TSV reader: trailing blanks (SST-2 has them) carry no meaning.
+                    Field::Str(s) => Ok(s.trim_end().to_string()),
+                    other => Err(bad(row_no, format!("`{name}` is {other:?}, expected text"))),
+                };
+                if name == a_name {
+                    a = Some(text()?);
+                } else if Some(name.as_str()) == b_name {
+                    b = Some(text()?);
+                } else if name == "label" {
+                    let value = match field {
+                        Field::Long(v) => *v,
+                        Field::Int(v) => *v as i64,
+                        Field::Short(v) => *v as i64,
+                        Field::Byte(v) => *v as i64,
+                        other => return Err(bad(row_no, format!("`label` is {other:?}, expected an integer"))),
+                    };
+                    label = match value {
+                        -1 => None,
+                        v if v >= 0 && (v as usize) < self.labels().len() => Some(v as usize),
+                        v => return Err(bad(row_no, format!("label `{v}` is not one of 0..{}", self.labels().len()))),
+                    };
+                }
+            }
+            let missing = |c: &str| bad(row_no, format!("`{c}` is null"));
+            out.push(Example {
+                text_a: a.ok_or_else(|| missing(a_name))?,
+                text_b: match b_name {
+                    Some(n) => Some(b.ok_or_else(|| missing(n))?),
+                    None => None,
+                },
+                label,
+                line: row_no,
+            });
+        }
+        Ok(out)
     }
 
     /// Parses a GLUE TSV file. Quotes are literal text (GLUE's files are not CSV-quoted); the
@@ -138,10 +221,16 @@ impl Task {
         Ok(rows)
     }
 
-    /// Reads a split from a GLUE folder on disk (`…/glue/MRPC`).
+    /// Reads a split from a GLUE folder on disk: GLUE's TSV release (`…/glue/MRPC/train.tsv`), or
+    /// a folder of the Hub's parquet files (`…/glue/mrpc/train-00000-of-00001.parquet`).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read_split(self, dir: &std::path::Path, split: Split) -> Result<Vec<Example>> {
         let path = dir.join(self.file_name(split));
+        let parquet = dir.join(self.hub_file(split));
+        if !path.exists() && parquet.exists() {
+            let bytes = std::fs::read(&parquet).map_err(|e| Error::io(parquet.display(), e))?;
+            return self.parse_parquet(&bytes, &parquet.display().to_string());
+        }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(path.display(), e))?;
         self.parse_tsv(&text, &path.display().to_string())
     }
@@ -174,6 +263,40 @@ mod tests {
         assert_eq!(msg, "train.tsv:3: label `x` is not one of 0..2");
         let msg = Task::Sst2.parse_tsv("", "sst.tsv").unwrap_err().to_string();
         assert!(msg.starts_with("sst.tsv:1:"), "{msg}");
+    }
+
+    fn fixture(path: &str) -> (Vec<u8>, String) {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/glue-parquet").join(path);
+        (std::fs::read(&p).unwrap(), p.display().to_string())
+    }
+
+    #[test]
+    fn hub_parquet_files_read_as_the_same_rows_as_the_tsv() {
+        let glue = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/glue");
+        for (task, dir, split) in [
+            (Task::Mrpc, "MRPC", Split::Train),
+            (Task::Mrpc, "MRPC", Split::Validation),
+            (Task::Sst2, "SST-2", Split::Train),
+        ] {
+            let (bytes, name) = fixture(&format!("{}/{}", task.hub_dir(), task.hub_file(split)));
+            let rows = task.parse_parquet(&bytes, &name).unwrap();
+            let tsv = task.read_split(&glue.join(dir), split).unwrap();
+            assert!(!rows.is_empty());
+            for (p, t) in rows.iter().zip(&tsv) {
+                assert_eq!((&p.text_a, &p.text_b, p.label), (&t.text_a, &t.text_b, t.label));
+            }
+        }
+        let (bytes, name) = fixture("sst2/test-00000-of-00001.parquet");
+        assert!(Task::Sst2.parse_parquet(&bytes, &name).unwrap().iter().all(|r| r.label.is_none()));
+    }
+
+    #[test]
+    fn a_wrong_or_broken_parquet_file_is_named() {
+        let (bytes, name) = fixture("sst2/train-00000-of-00001.parquet");
+        let msg = Task::Mrpc.parse_parquet(&bytes, &name).unwrap_err().to_string();
+        assert!(msg.contains("no `sentence1` column"), "{msg}");
+        let msg = Task::Sst2.parse_parquet(&bytes[..bytes.len() / 2], "cut.parquet").unwrap_err().to_string();
+        assert!(msg.starts_with("cut.parquet:"), "{msg}");
     }
 
     #[test]

@@ -27,6 +27,8 @@ const defaults = {
   out: path.join(cache, 'browser-test'),
   webtune: path.join(target, 'release/webtune'),
   'timeout-min': '20',
+  // 1: also train the same model on the same slice with the CLI on native wgpu, and print both rates.
+  'compare-native': '0',
 };
 const opt = { ...defaults };
 for (let i = 2; i < process.argv.length; i += 2) {
@@ -54,13 +56,18 @@ const routes = {
   '/bad-data/MRPC/train.tsv': () => 'Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tA .\tB .\n0\t3\tC .\n',
   '/bad-data/MRPC/dev.tsv': () => slice(path.join(opt.data, 'dev.tsv'), 4),
 };
+// A fake Hub: the model under a repository id, GLUE as the Hub's parquet files.
+const hubModel = '/hub/webtune-test/tiny-bert/resolve/main/';
+const hubGlue = '/hub/datasets/nyu-mll/glue/resolve/main/';
+const parquet = path.join(root, 'tests/fixtures/glue-parquet');
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://localhost');
   let body = null;
   if (routes[url.pathname]) body = Buffer.from(routes[url.pathname]());
   else {
-    const [base, dir] = url.pathname.startsWith('/model/')
-      ? ['/model/', opt.model] : ['/', opt.dist];
+    const [base, dir] = url.pathname.startsWith('/model/') ? ['/model/', opt.model]
+      : url.pathname.startsWith(hubModel) ? [hubModel, opt.model]
+      : url.pathname.startsWith(hubGlue) ? [hubGlue, parquet] : ['/', opt.dist];
     const rel = decodeURIComponent(url.pathname.slice(base.length)) || 'index.html';
     const file = path.join(dir, rel);
     if (file.startsWith(dir) && fs.existsSync(file) && fs.statSync(file).isFile()) body = fs.readFileSync(file);
@@ -185,7 +192,19 @@ try {
   results.page_vs_cli_max_probability_diff = diff;
   console.log('ok - trains from a shared link, pauses, evaluates, classifies, exports a model the CLI reads');
 
-  // ---- 2. bad inputs get messages naming what is wrong ------------------------------------------
+  // ---- 2. a model and GLUE from a (fake) Hub; a reload reads the weights from the cache ---------
+  const hubQuery = 'hub=/hub&model=webtune-test/tiny-bert&data=nyu-mll/glue&task=mrpc&max_steps=3&max_eval_samples=16&autostart=1';
+  const hub = await open(browser, hubQuery, 'hub');
+  const hubEnd = await waitState(hub, ['finished', 'failed'], timeout);
+  if (hubEnd !== 'finished') throw new Error(`the Hub run failed: ${await hub.textContent('[data-testid=error]')}`);
+  const cachedWeights = () => hub.getAttribute('[data-testid=download][data-file="model.safetensors"]', 'data-cached');
+  assert.equal(await cachedWeights(), 'false');
+  await hub.reload();
+  assert.equal(await waitState(hub, ['finished', 'failed'], timeout), 'finished');
+  assert.equal(await cachedWeights(), 'true', 'the second load reads the weights from the Cache API');
+  console.log('ok - a Hub id and the Hub\'s GLUE parquet files train; a reload reads the weights from the cache');
+
+  // ---- 3. bad inputs get messages naming what is wrong ------------------------------------------
   const missing = await open(browser, 'model=/nowhere&data=/data/MRPC&max_steps=2&autostart=1', 'missing');
   await waitState(missing, 'failed', 120_000);
   const m1 = await missing.textContent('[data-testid=error]');
@@ -202,7 +221,7 @@ try {
   await browser.close();
 }
 
-// ---- 3. a browser without WebGPU says so --------------------------------------------------------
+// ---- 4. a browser without WebGPU says so --------------------------------------------------------
 const plain = await launch(['--disable-blink-features=WebGPU']);
 try {
   const page = await open(plain, 'model=/model&data=/data/MRPC&max_steps=2', 'no-webgpu');
@@ -215,4 +234,18 @@ try {
 server.close();
 consoleLog.end();
 results.test_seconds = (Date.now() - t0) / 1000;
+
+// ---- the same run natively (wgpu: Vulkan, lavapipe here), for the browser/native ratio -----------
+if (opt['compare-native'] === '1') {
+  const dataDir = path.join(opt.out, 'data/MRPC');
+  fs.mkdirSync(dataDir, { recursive: true });
+  fs.writeFileSync(path.join(dataDir, 'train.tsv'), routes['/data/MRPC/train.tsv']());
+  fs.writeFileSync(path.join(dataDir, 'dev.tsv'), routes['/data/MRPC/dev.tsv']());
+  const out = execFileSync(opt.webtune, ['train', '--model', opt.model, '--data', dataDir, '--backend', 'wgpu',
+    '--max-steps', String(steps), '--per-device-train-batch-size', opt.batch, '--logging-steps', '5', '--quiet',
+    '--output-dir', path.join(opt.out, 'native-run')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const native = JSON.parse(out.trim().split('\n').at(-1));
+  results.native_wgpu_steps_per_second = native.steps / native.train_runtime_s;
+  results.browser_over_native = results.browser_steps_per_second / results.native_wgpu_steps_per_second;
+}
 console.log(JSON.stringify(results));

@@ -36,12 +36,12 @@ impl Source {
         }
     }
 
-    /// The URL of `file` in this source (none for picked files).
-    pub fn file_url(&self, file: &str, dataset_dir: Option<&str>) -> Option<String> {
+    /// The URL of `file` in this source (none for picked files); `hub` is the Hub's address.
+    pub fn file_url(&self, hub: &str, file: &str, dataset_dir: Option<&str>) -> Option<String> {
         match self {
             Source::Hub(id) => Some(match dataset_dir {
-                None => format!("{HUB}/{id}/resolve/main/{file}"),
-                Some(dir) => format!("{HUB}/datasets/{id}/resolve/main/{dir}/{file}"),
+                None => format!("{hub}/{id}/resolve/main/{file}"),
+                Some(dir) => format!("{hub}/datasets/{id}/resolve/main/{dir}/{file}"),
             }),
             Source::Url(base) => Some(format!("{base}/{file}")),
             Source::Files => None,
@@ -77,6 +77,9 @@ fn join_url(page: &str, relative: &str) -> String {
 /// Everything a run needs; defaults are the course's recipe on bert-base-uncased and GLUE MRPC.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRequest {
+    /// The Hub's address (`HUB`); another one serves a mirror, or a test's fake Hub (as
+    /// `HF_ENDPOINT` does for the CLI).
+    pub hub: String,
     pub model: Source,
     pub data: Source,
     pub task: String,
@@ -97,6 +100,7 @@ impl Default for RunRequest {
     fn default() -> Self {
         let args = TrainingArgs::default();
         RunRequest {
+            hub: HUB.into(),
             model: Source::Hub(DEFAULT_MODEL.into()),
             data: Source::Hub(GLUE_HUB.into()),
             task: "mrpc".into(),
@@ -130,6 +134,12 @@ impl Query {
         }
         for (key, value) in pairs {
             match key {
+                "hub" => {
+                    r.hub = match Source::parse(value, page) {
+                        Source::Url(url) => url,
+                        _ => return Err(format!("query parameter `hub`: `{value}` is not a URL")),
+                    }
+                }
                 "model" => r.model = Source::parse(value, page),
                 "data" => r.data = Source::parse(value, page),
                 "task" => {
@@ -231,11 +241,11 @@ mod tests {
         assert_eq!(Source::parse("./m", PAGE), Source::Url("http://127.0.0.1:8080/app/m".into()));
         assert_eq!(Source::parse("../d/MRPC", PAGE), Source::Url("http://127.0.0.1:8080/d/MRPC".into()));
         assert_eq!(
-            Source::Hub("bert-base-uncased".into()).file_url("config.json", None).unwrap(),
+            Source::Hub("bert-base-uncased".into()).file_url(HUB, "config.json", None).unwrap(),
             "https://huggingface.co/bert-base-uncased/resolve/main/config.json"
         );
         assert_eq!(
-            Source::Hub(GLUE_HUB.into()).file_url("train-00000-of-00001.parquet", Some("mrpc")).unwrap(),
+            Source::Hub(GLUE_HUB.into()).file_url(HUB, "train-00000-of-00001.parquet", Some("mrpc")).unwrap(),
             "https://huggingface.co/datasets/nyu-mll/glue/resolve/main/mrpc/train-00000-of-00001.parquet"
         );
     }
@@ -250,6 +260,7 @@ mod tests {
         .unwrap();
         assert!(q.autostart);
         let r = q.request;
+        assert_eq!(r.hub, HUB);
         assert_eq!((r.task.as_str(), r.epochs, r.batch, r.lr, r.max_steps), ("sst2", 2, 4, 3e-5, Some(20)));
         assert_eq!(r.model, Source::Url("http://127.0.0.1:8080/m".into()));
         let d = Query::parse([], PAGE).unwrap();
@@ -263,6 +274,8 @@ mod tests {
         assert!(e.contains("`batch`") && e.contains("eight"), "{e}");
         let e = Query::parse([("task", "cola")], PAGE).unwrap_err();
         assert!(e.contains("`task`"), "{e}");
+        let q = Query::parse([("hub", "/fake-hub/")], PAGE).unwrap();
+        assert_eq!(q.request.hub, "http://127.0.0.1:8080/fake-hub");
         let e = Query::parse([("lr", "0")], PAGE).unwrap_err();
         assert!(e.contains("learning_rate"), "{e}");
     }

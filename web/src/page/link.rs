@@ -119,7 +119,13 @@ impl WorkerLink {
                 s.set_phase(Phase::Loading, &text);
             }
             FromWorker::Download { file, loaded, total, cached } => {
-                s.download.set(Some(Download { file, loaded, total, cached }));
+                s.downloads.update(|list| {
+                    let d = Download { file, loaded, total, cached };
+                    match list.iter_mut().find(|x| x.file == d.file) {
+                        Some(x) => *x = d,
+                        None => list.push(d),
+                    }
+                });
             }
             FromWorker::Memory(estimate) => s.memory.set(Some(estimate)),
             FromWorker::Train(event) => self.train_event(event),

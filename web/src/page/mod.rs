@@ -19,8 +19,8 @@ use chart::LossChart;
 use link::WorkerLink;
 use state::{Phase, RunState};
 
-const QUERY_KEYS: [&str; 12] = [
-    "model", "data", "task", "epochs", "batch", "lr", "max_steps", "max_train_samples", "max_eval_samples",
+const QUERY_KEYS: [&str; 13] = [
+    "hub", "model", "data", "task", "epochs", "batch", "lr", "max_steps", "max_train_samples", "max_eval_samples",
     "seed", "logging_steps", "autostart",
 ];
 
@@ -48,6 +48,7 @@ fn opt_text(v: Option<usize>) -> String {
 /// The form: every field as text, parsed into a request when the user presses Train.
 #[derive(Clone, Copy)]
 struct Form {
+    hub: RwSignal<String>,
     model: RwSignal<String>,
     data: RwSignal<String>,
     task: RwSignal<String>,
@@ -64,6 +65,7 @@ struct Form {
 impl Form {
     fn new(r: &RunRequest) -> Self {
         Form {
+            hub: RwSignal::new(r.hub.clone()),
             model: RwSignal::new(source_text(&r.model)),
             data: RwSignal::new(source_text(&r.data)),
             task: RwSignal::new(r.task.clone()),
@@ -81,7 +83,7 @@ impl Form {
     /// The request, through the same parser as a shared link, so both say the same about bad values.
     fn request(&self, page: &str) -> Result<RunRequest, String> {
         let fields = [
-            ("model", self.model), ("data", self.data), ("task", self.task), ("epochs", self.epochs),
+            ("hub", self.hub), ("model", self.model), ("data", self.data), ("task", self.task), ("epochs", self.epochs),
             ("batch", self.batch), ("lr", self.lr), ("max_steps", self.max_steps),
             ("max_train_samples", self.max_train_samples), ("max_eval_samples", self.max_eval_samples),
             ("seed", self.seed), ("logging_steps", self.logging_steps),
@@ -265,17 +267,17 @@ pub fn App() -> impl IntoView {
             <h2>"Progress"</h2>
             <p data-testid="status" data-state=move || phase().name() role="status">{move || state.status.get()}</p>
             {move || state.error.get().map(|e| view! { <p class="error" data-testid="error" role="alert">{e}</p> })}
-            {move || state.download.get().map(|d| {
+            {move || state.downloads.get().into_iter().map(|d| {
                 let pct = d.total.map(|t| 100.0 * d.loaded as f64 / t.max(1) as f64);
                 view! {
-                    <p data-testid="download">
+                    <p class="download" data-testid="download" data-file=d.file.clone() data-cached=d.cached.to_string()>
                         {format!("{}: {}{}{}", d.file, mb(d.loaded),
                             d.total.map(|t| format!(" of {}", mb(t))).unwrap_or_default(),
-                            if d.cached { " (from the cache)" } else { "" })}
+                            if d.cached { " (from the browser's cache)" } else { "" })}
                         <progress max="100" value=pct.unwrap_or(0.0).to_string()></progress>
                     </p>
                 }
-            })}
+            }).collect_view()}
             {move || state.memory.get().map(|m| view! {
                 <p class="memory" data-testid="memory" data-bytes=m.total_bytes().to_string()>
                     {format!("{:.1}M parameters; about {} of GPU memory for training", m.parameters as f64 / 1e6, mb(m.total_bytes()))}

@@ -87,7 +87,8 @@ pub struct RunState {
     pub status: RwSignal<String>,
     pub adapter: RwSignal<Option<AdapterInfo>>,
     pub webgpu_error: RwSignal<Option<String>>,
-    pub download: RwSignal<Option<Download>>,
+    /// One entry per file fetched in this run, in order.
+    pub downloads: RwSignal<Vec<Download>>,
     pub memory: RwSignal<Option<MemoryEstimate>>,
     pub progress: RwSignal<Progress>,
     pub initialized: RwSignal<Vec<String>>,
@@ -108,7 +109,7 @@ impl RunState {
             status: RwSignal::new("Starting the training worker".into()),
             adapter: RwSignal::new(None),
             webgpu_error: RwSignal::new(None),
-            download: RwSignal::new(None),
+            downloads: RwSignal::new(Vec::new()),
             memory: RwSignal::new(None),
             progress: RwSignal::new(Progress::default()),
             initialized: RwSignal::new(Vec::new()),
@@ -136,7 +137,7 @@ impl RunState {
 
     /// A new run starts from a clean slate (but the adapter and the cache stay).
     pub fn reset_for_run(&self) {
-        self.download.set(None);
+        self.downloads.set(Vec::new());
         self.memory.set(None);
         self.progress.set(Progress::default());
         self.initialized.set(Vec::new());

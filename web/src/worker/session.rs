@@ -45,6 +45,7 @@ fn stage(text: &str) {
 
 /// A picked file, or the file at the source's URL; `Ok(None)` when an optional one is absent.
 async fn get_file(
+    hub: &str,
     source: &Source,
     picked: &Files,
     prefix: &str,
@@ -52,7 +53,7 @@ async fn get_file(
     dataset_dir: Option<&str>,
     cache: bool,
 ) -> Result<Option<NamedBytes>, String> {
-    match source.file_url(name, dataset_dir) {
+    match source.file_url(hub, name, dataset_dir) {
         None => Ok(picked
             .iter()
             .find(|(n, _)| n.strip_prefix(prefix) == Some(name))
@@ -73,8 +74,8 @@ fn missing(source: &Source, what: &str) -> String {
     }
 }
 
-async fn model_files(source: &Source, picked: &Files) -> Result<ModelFiles, String> {
-    let get = |name: &'static str, cache: bool| get_file(source, picked, "model/", name, None, cache);
+async fn model_files(hub: &str, source: &Source, picked: &Files) -> Result<ModelFiles, String> {
+    let get = |name: &'static str, cache: bool| get_file(hub, source, picked, "model/", name, None, cache);
     let config = get("config.json", false).await?.ok_or_else(|| missing(source, "config.json"))?;
     let tokenizer_json = get("tokenizer.json", false).await?;
     let vocab_txt = match tokenizer_json {
@@ -91,19 +92,38 @@ async fn model_files(source: &Source, picked: &Files) -> Result<ModelFiles, Stri
     Ok(ModelFiles { config, weights, tokenizer_json, vocab_txt, tokenizer_config, special_tokens_map: None })
 }
 
-async fn split(task: Task, source: &Source, picked: &Files, split: Split) -> Result<Vec<Example>, String> {
-    let name = task.file_name(split);
-    if let Source::Hub(id) = source {
-        return Err(format!(
-            "reading GLUE from the Hub (`{id}`, parquet) is not supported yet: give a URL of a folder with \
-             {name} as in GLUE's TSV release, or pick the TSV files"
-        ));
+/// A split from the Hub's parquet files (`nyu-mll/glue`), or GLUE's TSV files at a URL or picked
+/// (picked files may also be the Hub's parquet ones).
+async fn split(task: Task, hub: &str, source: &Source, picked: &Files, split: Split) -> Result<Vec<Example>, String> {
+    let parquet = |file: NamedBytes| task.parse_parquet(&file.bytes, &file.name).map_err(|e| e.to_string());
+    let tsv = |file: NamedBytes| {
+        let text = String::from_utf8(file.bytes).map_err(|e| format!("{}: not UTF-8 text ({e})", file.name))?;
+        task.parse_tsv(&text, &file.name).map_err(|e| e.to_string())
+    };
+    let (tsv_name, parquet_name) = (task.file_name(split), task.hub_file(split));
+    match source {
+        Source::Hub(_) => {
+            let file = get_file(hub, source, picked, "data/", parquet_name, Some(task.hub_dir()), false)
+                .await?
+                .ok_or_else(|| missing(source, &format!("{}/{parquet_name}", task.hub_dir())))?;
+            parquet(file)
+        }
+        Source::Url(_) => {
+            let file = get_file(hub, source, picked, "data/", tsv_name, None, false)
+                .await?
+                .ok_or_else(|| missing(source, tsv_name))?;
+            tsv(file)
+        }
+        Source::Files => {
+            if let Some(file) = get_file(hub, source, picked, "data/", tsv_name, None, false).await? {
+                tsv(file)
+            } else if let Some(file) = get_file(hub, source, picked, "data/", parquet_name, None, false).await? {
+                parquet(file)
+            } else {
+                Err(missing(source, &format!("{tsv_name} (or {parquet_name})")))
+            }
+        }
     }
-    let file = get_file(source, picked, "data/", name, None, false)
-        .await?
-        .ok_or_else(|| missing(source, name))?;
-    let text = String::from_utf8(file.bytes).map_err(|e| format!("{}: not UTF-8 text ({e})", file.name))?;
-    task.parse_tsv(&text, &file.name).map_err(|e| e.to_string())
 }
 
 /// Lets the page's messages in between steps, and holds the run while it is paused.
@@ -145,14 +165,14 @@ pub async fn run(
     args.validate().map_err(|e| e.to_string())?;
 
     stage("Downloading the model");
-    let files = model_files(&request.model, &picked).await?;
+    let files = model_files(&request.hub, &request.model, &picked).await?;
     let base_config = files.config().map_err(|e| e.to_string())?;
     let tokenizer = files.tokenizer(&base_config).map_err(|e| e.to_string())?;
     let config = task_config(&base_config, task);
 
     stage("Downloading the dataset");
-    let mut train_rows = split(task, &request.data, &picked, Split::Train).await?;
-    let mut eval_rows = split(task, &request.data, &picked, Split::Validation).await?;
+    let mut train_rows = split(task, &request.hub, &request.data, &picked, Split::Train).await?;
+    let mut eval_rows = split(task, &request.hub, &request.data, &picked, Split::Validation).await?;
     if let Some(n) = request.max_train_samples {
         train_rows.truncate(n);
     }
@@ -165,9 +185,9 @@ pub async fn run(
         task,
         &tokenizer,
         &train_rows,
-        task.file_name(Split::Train),
+        "the training split",
         &eval_rows,
-        task.file_name(Split::Validation),
+        "the validation split",
     )
     .map_err(|e| e.to_string())?;
 
