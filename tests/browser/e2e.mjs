@@ -63,6 +63,7 @@ const parquet = path.join(root, 'tests/fixtures/glue-parquet');
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://localhost');
   let body = null;
+  let type = types[path.extname(url.pathname)];
   if (routes[url.pathname]) body = Buffer.from(routes[url.pathname]());
   else {
     const [base, dir] = url.pathname.startsWith('/model/') ? ['/model/', opt.model]
@@ -70,10 +71,13 @@ const server = http.createServer((req, res) => {
       : url.pathname.startsWith(hubGlue) ? [hubGlue, parquet] : ['/', opt.dist];
     const rel = decodeURIComponent(url.pathname.slice(base.length)) || 'index.html';
     const file = path.join(dir, rel);
-    if (file.startsWith(dir) && fs.existsSync(file) && fs.statSync(file).isFile()) body = fs.readFileSync(file);
+    if (file.startsWith(dir) && fs.existsSync(file) && fs.statSync(file).isFile()) {
+      body = fs.readFileSync(file);
+      type = types[path.extname(file)];
+    }
   }
   if (!body) { res.writeHead(404); res.end(); return; }
-  res.writeHead(200, { 'content-type': types[path.extname(url.pathname)] || 'application/octet-stream',
+  res.writeHead(200, { 'content-type': type || 'application/octet-stream',
     'content-length': body.length });
   res.end(body);
 });
@@ -95,13 +99,20 @@ async function open(browser, query, name) {
 }
 const state = (page) => page.getAttribute('[data-testid=status]', 'data-state');
 async function waitState(page, wanted, ms) {
+  // A failure ends any wait: the error is the news.
   const list = [].concat(wanted);
-  await page.waitForFunction((l) => l.includes(document.querySelector('[data-testid=status]')?.dataset.state),
-    list, { timeout: ms, polling: 250 }).catch(async (e) => {
-    const status = await page.textContent('[data-testid=status]').catch(() => '?');
-    throw new Error(`waiting for state ${list}: still "${status}" (${e.message.split('\n')[0]})`);
-  });
-  return state(page);
+  await page.waitForFunction((l) => [...l, 'failed', 'no-webgpu'].includes(
+    document.querySelector('[data-testid=status]')?.dataset.state), list, { timeout: ms, polling: 250 })
+    .catch(async (e) => {
+      const status = await page.textContent('[data-testid=status]').catch(() => '?');
+      throw new Error(`waiting for state ${list}: still "${status}" (${e.message.split('\n')[0]})`);
+    });
+  const now = await state(page);
+  if (!list.includes(now)) {
+    const error = await page.textContent('[data-testid=error]').catch(() => '');
+    throw new Error(`waiting for state ${list}, the page went to "${now}": ${error}`);
+  }
+  return now;
 }
 const attr = (page, sel, name) => page.getAttribute(sel, name);
 const step = async (page) => Number(await attr(page, '[data-testid=progress]', 'data-step'));
@@ -144,8 +155,7 @@ try {
     results.paused_at_step = held;
   }
 
-  const end = await waitState(page, ['finished', 'failed'], timeout);
-  if (end !== 'finished') throw new Error(`the run failed: ${await page.textContent('[data-testid=error]')}`);
+  await waitState(page, 'finished', timeout);
   assert.equal(await step(page), steps, 'progress reached the last step');
   assert.equal(Number(await attr(page, '[data-testid=progress]', 'data-total')), steps);
   const losses = await page.$$eval('[data-testid=loss]', (els) => els.map((e) => Number(e.dataset.value)));
@@ -195,12 +205,11 @@ try {
   // ---- 2. a model and GLUE from a (fake) Hub; a reload reads the weights from the cache ---------
   const hubQuery = 'hub=/hub&model=webtune-test/tiny-bert&data=nyu-mll/glue&task=mrpc&max_steps=3&max_eval_samples=16&autostart=1';
   const hub = await open(browser, hubQuery, 'hub');
-  const hubEnd = await waitState(hub, ['finished', 'failed'], timeout);
-  if (hubEnd !== 'finished') throw new Error(`the Hub run failed: ${await hub.textContent('[data-testid=error]')}`);
+  await waitState(hub, 'finished', timeout);
   const cachedWeights = () => hub.getAttribute('[data-testid=download][data-file="model.safetensors"]', 'data-cached');
   assert.equal(await cachedWeights(), 'false');
   await hub.reload();
-  assert.equal(await waitState(hub, ['finished', 'failed'], timeout), 'finished');
+  await waitState(hub, 'finished', timeout);
   assert.equal(await cachedWeights(), 'true', 'the second load reads the weights from the Cache API');
   console.log('ok - a Hub id and the Hub\'s GLUE parquet files train; a reload reads the weights from the cache');
 

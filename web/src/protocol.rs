@@ -188,6 +188,8 @@ pub struct AdapterInfo {
     pub max_buffer_size: f64,
     pub max_storage_buffer_binding_size: f64,
     pub shader_f16: bool,
+    /// burn's kernels need it in a browser (see the worker's `gpu.rs`).
+    pub subgroups: bool,
     /// `navigator.deviceMemory` (GiB, rounded by the browser), when it tells.
     pub device_memory_gib: Option<f64>,
 }

@@ -24,6 +24,8 @@ pub struct WorkerLink {
     queue: RefCell<Vec<(ToWorker, Files)>>,
     // Kept alive as long as the worker they are attached to.
     handlers: RefCell<Vec<Closure<dyn FnMut(web_sys::Event)>>>,
+    // Which worker is current: messages still queued from a replaced one are ignored.
+    generation: Cell<u32>,
 }
 
 impl WorkerLink {
@@ -34,6 +36,7 @@ impl WorkerLink {
             ready: Cell::new(false),
             queue: RefCell::new(Vec::new()),
             handlers: RefCell::new(Vec::new()),
+            generation: Cell::new(0),
         });
         link.spawn();
         link
@@ -41,6 +44,8 @@ impl WorkerLink {
 
     fn spawn(self: &Rc<Self>) {
         self.ready.set(false);
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
         let worker = match Worker::new(WORKER_URL) {
             Ok(w) => w,
             Err(e) => {
@@ -51,6 +56,9 @@ impl WorkerLink {
         let this = Rc::downgrade(self);
         let on_message = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
             let Some(this) = this.upgrade() else { return };
+            if this.generation.get() != generation {
+                return;
+            }
             let event: MessageEvent = event.unchecked_into();
             match bridge::decode::<FromWorker>(&event.data()) {
                 Ok((message, files)) => this.receive(message, files),
@@ -60,6 +68,9 @@ impl WorkerLink {
         let this = Rc::downgrade(self);
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
             let Some(this) = this.upgrade() else { return };
+            if this.generation.get() != generation {
+                return;
+            }
             let message = event
                 .dyn_ref::<ErrorEvent>()
                 .map(|e| e.message())
@@ -69,7 +80,10 @@ impl WorkerLink {
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        *self.handlers.borrow_mut() = vec![on_message, on_error];
+        // The old handlers may be the ones running now (a worker reporting its own death): drop
+        // them only after this callback returns.
+        let old = std::mem::replace(&mut *self.handlers.borrow_mut(), vec![on_message, on_error]);
+        wasm_bindgen_futures::spawn_local(async move { drop(old) });
         *self.worker.borrow_mut() = Some(worker);
     }
 

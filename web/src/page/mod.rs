@@ -217,6 +217,7 @@ pub fn App() -> impl IntoView {
                         {format!("{} {} {}", a.vendor, a.architecture, a.description).trim().to_string()}
                         " · largest buffer " {mb(a.max_buffer_size.min(a.max_storage_buffer_binding_size) as u64)}
                         " · shader-f16 " {if a.shader_f16 { "yes" } else { "no" }}
+                        " · subgroups " {if a.subgroups { "yes" } else { "no" }}
                     </p>
                 }.into_any(),
                 (None, None) => view! { <p>"Asking the browser for WebGPU…"</p> }.into_any(),

@@ -13,6 +13,46 @@ later on Windows, macOS or ChromeOS (on Linux, start Chrome with --enable-unsafe
 --enable-features=Vulkan, or enable chrome://flags/#enable-unsafe-webgpu), Safari 26 or later, or \
 Firefox 141 or later on Windows (Firefox Nightly elsewhere).";
 
+/// Makes burn's WGSL acceptable to a browser's WebGPU. Runs before burn creates its device.
+/// - burn's kernels (cubecl) read the subgroup size, which in a browser needs `enable subgroups;`,
+///   which the device accepts only if created with the `subgroups` feature; wgpu's WebGPU backend
+///   never asks for it. So every device this worker creates asks for it when the adapter has it.
+/// - Some matmul kernels call subgroup operations under conditions that Tint's uniformity analysis
+///   cannot prove uniform (native Vulkan/Metal compilers do not check this), so the shaders that
+///   use subgroups get `diagnostic(off, subgroup_uniformity);`, the WGSL switch for that check.
+pub fn request_subgroups() {
+    const PATCH: &str = r#"
+        const proto = self.GPUAdapter && self.GPUAdapter.prototype;
+        if (proto && !proto.webtuneSubgroups) {
+            const requestDevice = proto.requestDevice;
+            proto.requestDevice = function (descriptor) {
+                const d = Object.assign({}, descriptor || {});
+                const features = new Set(d.requiredFeatures || []);
+                if (this.features.has('subgroups')) features.add('subgroups');
+                d.requiredFeatures = [...features];
+                return requestDevice.call(this, d);
+            };
+            proto.webtuneSubgroups = true;
+        }
+        const device = self.GPUDevice && self.GPUDevice.prototype;
+        if (device && !device.webtuneUniformity) {
+            const createShaderModule = device.createShaderModule;
+            device.createShaderModule = function (descriptor) {
+                if (descriptor && typeof descriptor.code === 'string' && descriptor.code.includes('enable subgroups;')) {
+                    descriptor = Object.assign({}, descriptor, {
+                        code: 'diagnostic(off, subgroup_uniformity);\n' + descriptor.code,
+                    });
+                }
+                return createShaderModule.call(this, descriptor);
+            };
+            device.webtuneUniformity = true;
+        }
+    "#;
+    if let Err(e) = Function::new_no_args(PATCH).call0(&JsValue::UNDEFINED) {
+        web_sys::console::warn_2(&"webtune: could not ask WebGPU for subgroups".into(), &e);
+    }
+}
+
 fn get(target: &JsValue, key: &str) -> JsValue {
     Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
@@ -36,12 +76,14 @@ pub async fn adapter_info() -> Result<AdapterInfo, String> {
     let info = get(&adapter, "info");
     let limits = get(&adapter, "limits");
     let features = get(&adapter, "features");
-    let shader_f16 = get(&features, "has")
-        .dyn_into::<Function>()
-        .ok()
-        .and_then(|has| has.call1(&features, &JsValue::from_str("shader-f16")).ok())
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
+    let has = |name: &str| {
+        get(&features, "has")
+            .dyn_into::<Function>()
+            .ok()
+            .and_then(|has| has.call1(&features, &JsValue::from_str(name)).ok())
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+    };
     Ok(AdapterInfo {
         vendor: text(&info, "vendor"),
         architecture: text(&info, "architecture"),
@@ -49,7 +91,8 @@ pub async fn adapter_info() -> Result<AdapterInfo, String> {
         description: text(&info, "description"),
         max_buffer_size: get(&limits, "maxBufferSize").as_f64().unwrap_or(0.0),
         max_storage_buffer_binding_size: get(&limits, "maxStorageBufferBindingSize").as_f64().unwrap_or(0.0),
-        shader_f16,
+        shader_f16: has("shader-f16"),
+        subgroups: has("subgroups"),
         device_memory_gib: get(&navigator, "deviceMemory").as_f64(),
     })
 }

@@ -103,15 +103,46 @@ impl Worker {
     }
 }
 
+/// Forwards burn's and wgpu's warnings and errors (a WGSL compilation failure, say) to the
+/// browser console, where they would otherwise vanish.
+struct ConsoleLog;
+
+impl log::Log for ConsoleLog {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            let text = format!("{} {}: {}", record.level(), record.target(), record.args());
+            match record.level() {
+                log::Level::Error => web_sys::console::error_1(&text.into()),
+                _ => web_sys::console::warn_1(&text.into()),
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 /// The worker's entry point: installs the message handler and reports the adapter.
 pub fn start() {
+    if log::set_logger(&ConsoleLog).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
     // A panic aborts this wasm instance (panic=abort): tell the page first, so it can show the
     // reason and start a fresh worker while keeping what the run already showed.
     std::panic::set_hook(Box::new(|info| {
-        let message = format!("the trainer stopped on an internal error: {info}");
+        let mut message = format!("the trainer stopped on an internal error: {info}");
+        if message.contains("subgroups") {
+            message.push_str(
+                "\n(The GPU kernels need WebGPU's `subgroups` feature: use Chrome or Edge 134 or later.)",
+            );
+        }
         web_sys::console::error_1(&message.clone().into());
         post(&FromWorker::Failed { message, fatal: true }, &Vec::new());
     }));
+    gpu::request_subgroups();
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let worker = Rc::new(Worker::default());
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
