@@ -199,7 +199,8 @@ try {
     { encoding: 'utf8' }));
   const diff = Math.max(...cli.probabilities.map((p, i) => Math.abs(p - probs[i])));
   assert.ok(diff < 1e-4, `page ${probs} vs CLI ${cli.probabilities}`);
-  results.page_vs_cli_max_probability_diff = diff;
+  Object.assign(results, { page_probabilities: probs, cli_probabilities: cli.probabilities,
+    page_vs_cli_max_probability_diff: diff });
   console.log('ok - trains from a shared link, pauses, evaluates, classifies, exports a model the CLI reads');
 
   // ---- 2. a model and GLUE from a (fake) Hub; a reload reads the weights from the cache ---------

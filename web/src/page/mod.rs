@@ -116,7 +116,18 @@ fn picked_count(input: &NodeRef<Input>) -> u32 {
 }
 
 fn mb(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
+    match bytes {
+        b if b < 10_000 => format!("{b} B"),
+        b if b < 10_000_000 => format!("{:.1} kB", b as f64 / 1e3),
+        b => format!("{:.1} MB", b as f64 / 1e6),
+    }
+}
+
+fn count(n: u64) -> String {
+    match n {
+        n if n < 1_000_000 => format!("{:.1} thousand", n as f64 / 1e3),
+        n => format!("{:.1} million", n as f64 / 1e6),
+    }
 }
 
 fn clock(seconds: f64) -> String {
@@ -281,7 +292,7 @@ pub fn App() -> impl IntoView {
             }).collect_view()}
             {move || state.memory.get().map(|m| view! {
                 <p class="memory" data-testid="memory" data-bytes=m.total_bytes().to_string()>
-                    {format!("{:.1}M parameters; about {} of GPU memory for training", m.parameters as f64 / 1e6, mb(m.total_bytes()))}
+                    {format!("{} parameters; training needs about {} of GPU memory", count(m.parameters), mb(m.total_bytes()))}
                 </p>
             })}
             <progress data-testid="progress" data-step=move || progress().step.to_string()
