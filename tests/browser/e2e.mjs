@@ -141,7 +141,6 @@ try {
   }
   results.main_thread_max_latency_ms = Math.max(...latencies);
   assert.ok(results.main_thread_max_latency_ms < 1000, `main thread answered in ${latencies} ms`);
-  await page.screenshot({ path: path.join(opt.out, 'page-training.png'), fullPage: true });
 
   // Pause holds the run; resume continues it.
   if ((await step(page)) < steps - 2) {
@@ -154,6 +153,11 @@ try {
     await waitState(page, ['training', 'finished'], 60_000);
     results.paused_at_step = held;
   }
+  // Mid-run, once the loss curve has a few points.
+  const midway = Math.min(steps - 1, Math.max(2, Math.floor(steps * 0.6)));
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid=progress]').dataset.step) >= n,
+    midway, { timeout, polling: 100 });
+  await page.screenshot({ path: path.join(opt.out, 'page-training.png'), fullPage: true });
 
   await waitState(page, 'finished', timeout);
   assert.equal(await step(page), steps, 'progress reached the last step');
