@@ -207,16 +207,25 @@ try {
     page_vs_cli_max_probability_diff: diff });
   console.log('ok - trains from a shared link, pauses, evaluates, classifies, exports a model the CLI reads');
 
-  // ---- 2. a model and GLUE from a (fake) Hub; a reload reads the weights from the cache ---------
-  const hubQuery = 'hub=/hub&model=webtune-test/tiny-bert&data=nyu-mll/glue&task=mrpc&max_steps=3&max_eval_samples=16&autostart=1';
+  // ---- 2. a model and GLUE from a (fake) Hub; Stop keeps the model; a reload reads the cache ------
+  const hubQuery = 'hub=/hub&model=webtune-test/tiny-bert&data=nyu-mll/glue&task=mrpc&max_steps=40&max_eval_samples=16&autostart=1';
   const hub = await open(browser, hubQuery, 'hub');
+  await hub.waitForFunction(() => Number(document.querySelector('[data-testid=progress]')?.dataset.step) >= 2,
+    null, { timeout, polling: 100 });
+  await hub.click('[data-testid=stop]');
   await waitState(hub, 'finished', timeout);
-  const cachedWeights = () => hub.getAttribute('[data-testid=download][data-file="model.safetensors"]', 'data-cached');
-  assert.equal(await cachedWeights(), 'false');
+  assert.match(await hub.textContent('[data-testid=status]'), /Stopped/);
+  const stoppedAt = await step(hub);
+  assert.ok(stoppedAt < 40, `stopped at step ${stoppedAt}`);
+  assert.equal(await hub.$$eval('[data-testid=eval-row]', (r) => r.length), 1, 'the stopped model is evaluated');
+  assert.equal(await hub.isEnabled('[data-testid=classify]'), true, 'the stopped model can be tried');
+  const weights = '[data-testid=download][data-file="model.safetensors"]';
+  assert.equal(await hub.getAttribute(weights, 'data-cached'), 'false');
   await hub.reload();
-  await waitState(hub, 'finished', timeout);
-  assert.equal(await cachedWeights(), 'true', 'the second load reads the weights from the Cache API');
-  console.log('ok - a Hub id and the Hub\'s GLUE parquet files train; a reload reads the weights from the cache');
+  await hub.waitForSelector(weights, { timeout: 120_000 });
+  assert.equal(await hub.getAttribute(weights, 'data-cached'), 'true', 'a reload reads the weights from the cache');
+  results.stopped_at_step = stoppedAt;
+  console.log('ok - a Hub id and the Hub\'s GLUE parquet files train; Stop keeps an evaluated model; a reload reads the cache');
 
   // ---- 3. bad inputs get messages naming what is wrong ------------------------------------------
   const missing = await open(browser, 'model=/nowhere&data=/data/MRPC&max_steps=2&autostart=1', 'missing');
