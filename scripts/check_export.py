@@ -30,7 +30,7 @@ def main():
     worst = 0.0
     for a, b, _ in rows[: args.pairs]:
         with torch.no_grad():
-            theirs = model(**tok(a, b, truncation=True, return_tensors="pt")).logits[0].tolist()
+            theirs = model(**tok(a, b, truncation=True, max_length=min(tok.model_max_length, model.config.max_position_embeddings), return_tensors="pt")).logits[0].tolist()
         out = subprocess.run([str(ROOT / "scripts/webtune"), "predict", "--model", args.model,
                               "--backend", args.backend, a, b], capture_output=True, text=True, check=True)
         ours = json.loads(out.stdout.strip().splitlines()[-1])["logits"]
