@@ -117,8 +117,8 @@ fn picked_count(input: &NodeRef<Input>) -> u32 {
 
 fn mb(bytes: u64) -> String {
     match bytes {
-        b if b < 10_000 => format!("{b} B"),
-        b if b < 10_000_000 => format!("{:.1} kB", b as f64 / 1e3),
+        b if b < 1_000 => format!("{b} B"),
+        b if b < 1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
         b => format!("{:.1} MB", b as f64 / 1e6),
     }
 }
