@@ -6,6 +6,8 @@
 //! shells over these; nothing here blocks on the GPU, so both can drive it.
 
 pub mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod checkpoints;
 pub mod data;
 pub mod device;
 pub mod error;

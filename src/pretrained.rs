@@ -6,7 +6,7 @@ use burn::tensor::Device;
 
 use crate::data::{Task, TextTokenizer};
 use crate::error::{Error, Result};
-use crate::model::weights::{Checkpoint, Vars, to_safetensors};
+use crate::model::weights::{WeightFile, Vars, to_safetensors};
 use crate::model::{BertConfig, BertForSequenceClassification};
 
 /// A file's name (for messages) and contents.
@@ -88,8 +88,8 @@ impl ModelFiles {
         device: &Device,
         seed: u64,
     ) -> Result<(BertForSequenceClassification, Vec<String>)> {
-        let checkpoint = Checkpoint::from_bytes(&self.weights.bytes, &self.weights.name)?;
-        let mut vars = Vars::from_checkpoint(checkpoint, seed, config.initializer_range, device);
+        let checkpoint = WeightFile::from_bytes(&self.weights.bytes, &self.weights.name)?;
+        let mut vars = Vars::from_file(checkpoint, seed, config.initializer_range, device);
         let model = BertForSequenceClassification::load(&mut vars, config, &self.config.name)?;
         Ok((model, vars.initialized().to_vec()))
     }
@@ -108,10 +108,15 @@ pub async fn save_pretrained(
     base: &ModelFiles,
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let tensors = model.export().await?;
-    let mut files = vec![
-        ("model.safetensors".to_string(), to_safetensors(&tensors)?),
-        ("config.json".to_string(), config.to_pretrained_json(Some(&base.config.bytes)).into_bytes()),
-    ];
+    let mut files = vec![("model.safetensors".to_string(), to_safetensors(&tensors)?)];
+    files.extend(folder_files(config, base));
+    Ok(files)
+}
+
+/// The files of a model folder besides the weights: `config` as config.json, and the tokenizer
+/// files of `base`.
+pub fn folder_files(config: &BertConfig, base: &ModelFiles) -> Vec<(String, Vec<u8>)> {
+    let mut files = vec![("config.json".to_string(), config.to_pretrained_json(Some(&base.config.bytes)).into_bytes())];
     for (name, file) in TOKENIZER_FILES.iter().zip([
         &base.tokenizer_json,
         &base.vocab_txt,
@@ -122,5 +127,5 @@ pub async fn save_pretrained(
             files.push((name.to_string(), f.bytes.clone()));
         }
     }
-    Ok(files)
+    files
 }

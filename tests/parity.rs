@@ -8,7 +8,7 @@ use burn::module::Param;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::*;
 use serde_json::Value;
-use webtune::model::weights::{Checkpoint, Vars};
+use webtune::model::weights::{WeightFile, Vars};
 use webtune::model::{BertConfig, BertForSequenceClassification, BertInput};
 use webtune::train::cross_entropy;
 
@@ -93,8 +93,8 @@ fn no_dropout(mut c: BertConfig) -> BertConfig {
 fn tiny(device: &Device) -> BertForSequenceClassification {
     let dir = root().join("tests/fixtures/tiny-bert");
     let config = BertConfig::from_json(&std::fs::read(dir.join("config.json")).unwrap(), "config.json").unwrap();
-    let ckpt = Checkpoint::from_bytes(&std::fs::read(dir.join("model.safetensors")).unwrap(), "tiny").unwrap();
-    let mut vars = Vars::from_checkpoint(ckpt, 0, 0.02, &device.clone().autodiff());
+    let ckpt = WeightFile::from_bytes(&std::fs::read(dir.join("model.safetensors")).unwrap(), "tiny").unwrap();
+    let mut vars = Vars::from_file(ckpt, 0, 0.02, &device.clone().autodiff());
     let model = BertForSequenceClassification::load(&mut vars, &no_dropout(config), "config.json").unwrap();
     assert!(vars.initialized().is_empty(), "the tiny fixture has every tensor");
     model
@@ -103,11 +103,11 @@ fn tiny(device: &Device) -> BertForSequenceClassification {
 fn minilm(device: &Device, g: &Value) -> BertForSequenceClassification {
     let dir = minilm_dir();
     let config = BertConfig::from_json(&std::fs::read(dir.join("config.json")).unwrap(), "config.json").unwrap();
-    let mut ckpt = Checkpoint::from_bytes(&std::fs::read(dir.join("model.safetensors")).unwrap(), "minilm").unwrap();
+    let mut ckpt = WeightFile::from_bytes(&std::fs::read(dir.join("model.safetensors")).unwrap(), "minilm").unwrap();
     // transformers drew the new head at random; use its exact values.
     ckpt.insert("classifier.weight", vec![2, 384], f32s(&g["classifier"]["weight"]));
     ckpt.insert("classifier.bias", vec![2], f32s(&g["classifier"]["bias"]));
-    let mut vars = Vars::from_checkpoint(ckpt, 0, 0.02, &device.clone().autodiff());
+    let mut vars = Vars::from_file(ckpt, 0, 0.02, &device.clone().autodiff());
     BertForSequenceClassification::load(&mut vars, &no_dropout(config), "config.json").unwrap()
 }
 

@@ -9,12 +9,15 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use webtune::data::{Encoded, Task};
 use webtune::model::BertConfig;
-use webtune::model::weights::{Checkpoint, Vars};
+use webtune::model::weights::{Vars, WeightFile};
+use webtune::pretrained::NamedBytes;
 use webtune::model::BertForSequenceClassification;
 use std::future::Future;
 use std::pin::Pin;
 
-use webtune::train::{Control, Event, Flow, TaskData, TrainingArgs, train, train_with_control};
+use webtune::train::{
+    Checkpoint, Control, Event, Flow, Resume, SaveStrategy, TaskData, TrainingArgs, train, train_with_control,
+};
 
 /// Label 1 when token 7 occurs in the first segment: something a 2-layer BERT learns quickly.
 fn synthetic(n: usize, seed: u64) -> (Vec<Encoded>, Vec<usize>) {
@@ -44,13 +47,18 @@ fn synthetic(n: usize, seed: u64) -> (Vec<Encoded>, Vec<usize>) {
     (examples, labels)
 }
 
+fn tiny_config() -> BertConfig {
+    let dir = root().join("tests/fixtures/tiny-bert");
+    BertConfig::from_json(&std::fs::read(dir.join("config.json")).unwrap(), "config.json")
+        .unwrap()
+        .with_labels(Task::Mrpc.labels())
+}
+
 fn tiny_model(device: &Device) -> BertForSequenceClassification {
     let dir = root().join("tests/fixtures/tiny-bert");
-    let config = BertConfig::from_json(&std::fs::read(dir.join("config.json")).unwrap(), "config.json")
-        .unwrap()
-        .with_labels(Task::Mrpc.labels());
-    let ckpt = Checkpoint::from_bytes(&std::fs::read(dir.join("model.safetensors")).unwrap(), "tiny").unwrap();
-    let mut vars = Vars::from_checkpoint(ckpt, 0, 0.02, device);
+    let config = tiny_config();
+    let ckpt = WeightFile::from_bytes(&std::fs::read(dir.join("model.safetensors")).unwrap(), "tiny").unwrap();
+    let mut vars = Vars::from_file(ckpt, 0, 0.02, device);
     BertForSequenceClassification::load(&mut vars, &config, "config.json").unwrap()
 }
 
@@ -60,11 +68,15 @@ fn data() -> TaskData {
     TaskData { task: Task::Mrpc, train, train_labels, validation, validation_labels, pad_id: 0 }
 }
 
-fn run(device: &Device, args: &TrainingArgs) -> Vec<Event> {
-    // The backends' random generators (dropout) are process-wide: runs in parallel test threads
-    // would draw from each other's streams. One run at a time, as in a real process.
+/// The backends' random generators (dropout) are process-wide: runs in parallel test threads
+/// would draw from each other's streams. One run at a time, as in a real process.
+fn one_run() -> std::sync::MutexGuard<'static, ()> {
     static ONE_RUN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
+    ONE_RUN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn run(device: &Device, args: &TrainingArgs) -> Vec<Event> {
+    let _guard = one_run();
     let device = device.clone().autodiff();
     let mut events = Vec::new();
     let mut sink = |e: &Event| events.push(e.clone());
@@ -126,10 +138,11 @@ fn gradient_accumulation_and_clipping_run_on_wgpu() {
     assert_eq!(samples, Some(6 * 16));
 }
 
-/// Stops the run once `after` steps are done.
+/// Stops the run once `after` steps are done (never, with `usize::MAX`); keeps its checkpoints.
 struct StopAfter {
     after: usize,
     seen: usize,
+    saved: Vec<Checkpoint>,
 }
 
 impl Control for StopAfter {
@@ -138,28 +151,62 @@ impl Control for StopAfter {
         let flow = if self.seen >= self.after { Flow::Stop } else { Flow::Continue };
         Box::pin(std::future::ready(flow))
     }
+
+    fn save(&mut self, checkpoint: Checkpoint) -> Pin<Box<dyn Future<Output = webtune::Result<()>> + '_>> {
+        self.saved.push(checkpoint);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+fn file<'a>(checkpoint: &'a Checkpoint, name: &str) -> NamedBytes {
+    let (_, bytes) = checkpoint.files.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("{name} missing"));
+    NamedBytes { name: name.into(), bytes: bytes.clone() }
 }
 
 #[test]
-fn a_stopped_run_returns_its_model_evaluated() {
+fn a_stopped_run_returns_its_model_evaluated_and_resumes_from_its_checkpoint() {
+    let _guard = one_run();
     let device = Device::flex().autodiff();
-    let mut events = Vec::new();
-    let mut sink = |e: &Event| events.push(e.clone());
-    let mut control = StopAfter { after: 4, seen: 0 };
-    let (_, report) = pollster::block_on(train_with_control(
-        tiny_model(&device),
-        &data(),
-        &args(),
-        &device,
-        vec![],
-        &mut sink,
-        &mut control,
-    ))
-    .unwrap();
+    let args = TrainingArgs { save_strategy: SaveStrategy::Steps(4), ..args() };
+    let run = |control: &mut StopAfter, model, resume| {
+        let mut events = Vec::new();
+        let mut sink = |e: &Event| events.push(e.clone());
+        let (_, report) =
+            pollster::block_on(train_with_control(model, &data(), &args, &device, vec![], &mut sink, control, resume))
+                .unwrap();
+        (events, report)
+    };
+
+    let mut stopper = StopAfter { after: 6, seen: 0, saved: Vec::new() };
+    let (events, report) = run(&mut stopper, tiny_model(&device), None);
     assert!(report.stopped);
-    assert_eq!(report.steps, 4);
+    assert_eq!(report.steps, 6);
     assert_eq!(report.evaluations.len(), 1, "the stopped model is scored");
     let steps = events.iter().filter(|e| matches!(e, Event::Step { .. })).count();
-    assert_eq!(steps, 4);
-    assert!(matches!(events.last(), Some(Event::Evaluated { step: 4, .. })));
+    assert_eq!(steps, 6);
+    assert!(matches!(events.last(), Some(Event::Evaluated { step: 6, .. })));
+    let saved: Vec<usize> = stopper.saved.iter().map(|c| c.step).collect();
+    assert_eq!(saved, vec![4, 6], "every 4 steps, and on stop");
+
+    // Resume from the stop's checkpoint: the rest of the run is the uninterrupted run's.
+    let mut whole = StopAfter { after: usize::MAX, seen: 0, saved: Vec::new() };
+    let (whole_events, whole_report) = run(&mut whole, tiny_model(&device), None);
+    let from = &stopper.saved[0];
+    let config = tiny_config();
+    let weights = WeightFile::from_bytes(&file(from, "model.safetensors").bytes, "model.safetensors").unwrap();
+    let model = BertForSequenceClassification::load(&mut Vars::strict(weights, &device), &config, "config.json").unwrap();
+    let resume = Resume::load(
+        &config,
+        &file(from, "trainer_state.json"),
+        &file(from, "exp_avg.safetensors"),
+        &file(from, "exp_avg_sq.safetensors"),
+        &device,
+    )
+    .unwrap();
+    let mut rest = StopAfter { after: usize::MAX, seen: 0, saved: Vec::new() };
+    let (resumed_events, resumed_report) = run(&mut rest, model, Some(resume));
+    assert_eq!(losses(&resumed_events), losses(&whole_events));
+    assert_eq!(resumed_report.steps, whole_report.steps);
+    assert_eq!(resumed_report.evaluations, whole_report.evaluations);
+    assert!(matches!(resumed_events[0], Event::Started { resumed_from_step: Some(4), .. }));
 }

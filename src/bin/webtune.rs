@@ -2,8 +2,10 @@
 //! `webtune::train::train` with a simple executor, and renders events as a progress bar and
 //! `metrics.jsonl`.
 
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitCode;
 
 use burn::module::Module;
@@ -13,8 +15,12 @@ use serde_json::json;
 
 use webtune::data::{Split, Task, TextTokenizer};
 use webtune::device::Backend;
-use webtune::pretrained::{ModelFiles, save_pretrained, task_config};
-use webtune::train::{Event, TaskData, TrainingArgs, evaluate, labels_of, tokenize, train};
+use webtune::checkpoints;
+use webtune::pretrained::{ModelFiles, folder_files, save_pretrained, task_config};
+use webtune::train::{
+    Checkpoint, Control, Event, Flow, SaveStrategy, TaskData, TrainingArgs, evaluate, labels_of, tokenize,
+    train_with_control,
+};
 use webtune::{Error, Result};
 
 #[derive(Parser)]
@@ -111,6 +117,34 @@ struct TrainCmd {
     /// No progress bar (logs and CI).
     #[arg(long)]
     quiet: bool,
+    /// When to write checkpoint-STEP folders in the output folder: no, epoch (after each epoch's
+    /// evaluation) or steps (every --save-steps).
+    #[arg(long, default_value = "epoch")]
+    save_strategy: String,
+    /// Write a checkpoint every N optimizer steps (implies --save-strategy steps).
+    #[arg(long)]
+    save_steps: Option<usize>,
+    /// Keep only the newest N checkpoints.
+    #[arg(long)]
+    save_total_limit: Option<usize>,
+    /// Continue a run from a checkpoint folder, or from the newest one in the output folder with
+    /// `last`. The model, its config and tokenizer are the checkpoint's; the data and settings
+    /// must be those of the run that wrote it.
+    #[arg(long)]
+    resume_from_checkpoint: Option<String>,
+}
+
+impl TrainCmd {
+    fn save_strategy(&self) -> Result<SaveStrategy> {
+        match (self.save_strategy.as_str(), self.save_steps) {
+            (_, Some(0)) => Err(Error::Invalid("--save-steps must be at least 1".into())),
+            ("steps" | "epoch", Some(n)) => Ok(SaveStrategy::Steps(n)),
+            ("steps", None) => Err(Error::Invalid("--save-strategy steps needs --save-steps N".into())),
+            ("epoch", None) => Ok(SaveStrategy::Epoch),
+            ("no", _) => Ok(SaveStrategy::No),
+            (other, _) => Err(Error::Invalid(format!("--save-strategy {other}: expected no, epoch or steps"))),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -193,10 +227,13 @@ struct Loaded {
 async fn load(common: &Common) -> Result<Loaded> {
     let model = common.model.clone().unwrap_or_else(default_model);
     let dir = webtune::source::resolve_model(&model)?;
-    let files = ModelFiles::from_dir(&dir)?;
+    load_files(ModelFiles::from_dir(&dir)?, &common.backend).await
+}
+
+async fn load_files(files: ModelFiles, backend: &str) -> Result<Loaded> {
     let config = files.config()?;
     let tokenizer = files.tokenizer(&config)?;
-    let device = Backend::parse(&common.backend)?.init().await?;
+    let device = Backend::parse(backend)?.init().await?;
     Ok(Loaded { files, config, tokenizer, device })
 }
 
@@ -215,10 +252,20 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         seed: cmd.seed,
         max_steps: cmd.max_steps,
         logging_steps: cmd.logging_steps,
+        save_strategy: cmd.save_strategy()?,
     };
     args.validate()?;
 
-    let loaded = load(&cmd.common).await?;
+    // A resumed run takes its model from the checkpoint, which is a model folder too.
+    let saved = match cmd.resume_from_checkpoint.as_deref() {
+        None => None,
+        Some("last") => Some(checkpoints::SavedCheckpoint::read(&checkpoints::latest(&output_dir)?)?),
+        Some(dir) => Some(checkpoints::SavedCheckpoint::read(Path::new(dir))?),
+    };
+    let loaded = match &saved {
+        Some(saved) => load_files(saved.model.clone(), &cmd.common.backend).await?,
+        None => load(&cmd.common).await?,
+    };
     let config = task_config(&loaded.config, task);
     let mut train_rows = task.read_split(&data_dir, Split::Train)?;
     let mut eval_rows = task.read_split(&data_dir, Split::Validation)?;
@@ -239,6 +286,10 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
 
     let device = loaded.device.clone().autodiff();
     let (model, initialized) = loaded.files.load_model(&config, &device, args.seed)?;
+    let resume = match &saved {
+        Some(saved) => Some(saved.resume(&config, &device)?),
+        None => None,
+    };
     std::fs::create_dir_all(&output_dir).map_err(|e| Error::io(output_dir.display(), e))?;
     let metrics_path = output_dir.join("metrics.jsonl");
     let mut metrics =
@@ -255,14 +306,19 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     let mut last_loss = f32::NAN;
     let mut sink = |event: &Event| {
         let line = match event {
-            Event::Started { total_steps, num_examples, num_epochs, initialized } => {
+            Event::Started { total_steps, num_examples, num_epochs, initialized, resumed_from_step } => {
                 bar.set_length(*total_steps as u64);
                 let init = if initialized.is_empty() { String::new() } else { format!("; newly initialised: {}", initialized.join(", ")) };
+                let resumed = resumed_from_step.map(|s| format!(", resuming at step {s}")).unwrap_or_default();
                 say(format!(
-                    "training {} examples, {num_epochs} epochs, {total_steps} steps on {:?}{init}",
+                    "training {} examples, {num_epochs} epochs, {total_steps} steps on {:?}{init}{resumed}",
                     num_examples,
                     device.clone().without_autodiff()
                 ));
+                if let Some(step) = resumed_from_step {
+                    bar.set_position(*step as u64);
+                    bar.reset_eta();
+                }
                 None
             }
             Event::Step { step, learning_rate, samples, elapsed_s, .. } => {
@@ -295,7 +351,15 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
             }
         }
     };
-    let (model, report) = train(model, &data, &args, &device, initialized, &mut sink).await?;
+    let mut control = SaveToFolder {
+        output_dir: &output_dir,
+        extra: folder_files(&config, &loaded.files),
+        keep: cmd.save_total_limit,
+        bar: &bar,
+        quiet: cmd.quiet,
+    };
+    let (model, report) =
+        train_with_control(model, &data, &args, &device, initialized, &mut sink, &mut control, resume).await?;
     bar.finish();
     if let Some(e) = write_error {
         return Err(e);
@@ -316,6 +380,30 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         })
     );
     Ok(())
+}
+
+/// The CLI's run never pauses; its checkpoints go to `checkpoint-STEP` folders.
+struct SaveToFolder<'a> {
+    output_dir: &'a Path,
+    /// config.json and the tokenizer, so that a checkpoint is a model folder too.
+    extra: Vec<(String, Vec<u8>)>,
+    keep: Option<usize>,
+    bar: &'a ProgressBar,
+    quiet: bool,
+}
+
+impl Control for SaveToFolder<'_> {
+    fn after_step(&mut self) -> Pin<Box<dyn Future<Output = Flow> + '_>> {
+        Box::pin(std::future::ready(Flow::Continue))
+    }
+
+    fn save(&mut self, checkpoint: Checkpoint) -> Pin<Box<dyn Future<Output = Result<()>> + '_>> {
+        let result = checkpoints::write(self.output_dir, &checkpoint, &self.extra, self.keep).map(|dir| {
+            let msg = format!("saved {}", dir.display());
+            if self.quiet { eprintln!("{msg}") } else { self.bar.println(msg) }
+        });
+        Box::pin(std::future::ready(result))
+    }
 }
 
 /// A file is either its old contents or its new ones, never half written.

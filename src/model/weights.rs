@@ -15,12 +15,12 @@ use safetensors::{Dtype, SafeTensors};
 use crate::error::{Error, Result};
 
 /// All tensors of a `model.safetensors`, as f32 on the host.
-pub struct Checkpoint {
+pub struct WeightFile {
     path: String,
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
 }
 
-impl Checkpoint {
+impl WeightFile {
     pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Self> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| Error::Safetensors {
             path: path.into(),
@@ -112,7 +112,7 @@ pub enum Init {
 
 /// Where a model's tensors come from while it is being built.
 pub struct Vars {
-    checkpoint: Option<Checkpoint>,
+    checkpoint: Option<WeightFile>,
     /// Names that may be absent from the checkpoint and are then initialised (task heads).
     optional_prefixes: Vec<String>,
     initialized: Vec<String>,
@@ -123,7 +123,7 @@ pub struct Vars {
 }
 
 impl Vars {
-    pub fn from_checkpoint(checkpoint: Checkpoint, init_seed: u64, std: f64, device: &Device) -> Self {
+    pub fn from_file(checkpoint: WeightFile, init_seed: u64, std: f64, device: &Device) -> Self {
         Self {
             checkpoint: Some(checkpoint),
             optional_prefixes: vec!["classifier.".into()],
@@ -133,6 +133,11 @@ impl Vars {
             std,
             device: device.clone(),
         }
+    }
+
+    /// Every tensor must come from `file` (a checkpoint's own files, where nothing is optional).
+    pub fn strict(file: WeightFile, device: &Device) -> Self {
+        Self { optional_prefixes: Vec::new(), ..Self::from_file(file, 0, 0.0, device) }
     }
 
     /// Every tensor freshly initialised: for benchmarks with a model's shape but no weights.
@@ -323,7 +328,7 @@ mod tests {
     fn truncated_file_is_a_named_error() {
         let bytes = checkpoint(&[("bert.pooler.dense.bias", vec![4], vec![1.0; 4])]);
         for cut in [0, 7, bytes.len() / 2, bytes.len() - 1] {
-            let err = Checkpoint::from_bytes(&bytes[..cut], "m/model.safetensors").err().unwrap();
+            let err = WeightFile::from_bytes(&bytes[..cut], "m/model.safetensors").err().unwrap();
             assert!(err.to_string().starts_with("m/model.safetensors: not a valid safetensors"), "{err}");
         }
     }
@@ -334,7 +339,7 @@ mod tests {
             ("pooler.dense.bias", vec![2], vec![1.0, 2.0]),
             ("bert.embeddings.LayerNorm.gamma", vec![2], vec![3.0, 4.0]),
         ]);
-        let ckpt = Checkpoint::from_bytes(&bytes, "x").unwrap();
+        let ckpt = WeightFile::from_bytes(&bytes, "x").unwrap();
         assert_eq!(ckpt.find("bert.pooler.dense.bias").unwrap().1.1, vec![1.0, 2.0]);
         assert_eq!(ckpt.find("bert.embeddings.LayerNorm.weight").unwrap().1.1, vec![3.0, 4.0]);
     }
@@ -343,7 +348,7 @@ mod tests {
     fn wrong_shape_and_missing_tensor_name_file_and_tensor() {
         let bytes = checkpoint(&[("bert.pooler.dense.bias", vec![3], vec![0.0; 3])]);
         let device = Device::flex();
-        let mut vars = Vars::from_checkpoint(Checkpoint::from_bytes(&bytes, "w.safetensors").unwrap(), 0, 0.02, &device);
+        let mut vars = Vars::from_file(WeightFile::from_bytes(&bytes, "w.safetensors").unwrap(), 0, 0.02, &device);
         let msg = vars.host("bert.pooler.dense.bias", &[4], Init::Zeros).unwrap_err().to_string();
         assert!(msg.contains("w.safetensors") && msg.contains("pooler.dense.bias") && msg.contains("[3]"), "{msg}");
         let msg = vars.host("bert.pooler.dense.weight", &[4, 4], Init::Normal).unwrap_err().to_string();

@@ -14,6 +14,9 @@ pub enum Event {
         num_epochs: usize,
         /// Tensors initialised rather than loaded (the new classifier head).
         initialized: Vec<String>,
+        /// The checkpoint's step when the run continues one; its history follows as events.
+        #[serde(default)]
+        resumed_from_step: Option<usize>,
     },
     /// After every optimizer step. Carries no loss, so it costs no GPU read.
     Step {

@@ -1,10 +1,13 @@
 //! The optimizer side of the recipe, with PyTorch's semantics where burn's defaults differ:
-//! AdamW with torch's eps and no decay unless asked, transformers' linear schedule, and
-//! clipping by the global norm over all parameters (`torch.nn.utils.clip_grad_norm_`).
+//! AdamW's settings with torch's eps and no decay unless asked (the optimizer is in `adamw.rs`),
+//! transformers' linear schedule, and clipping by the global norm over all parameters
+//! (`torch.nn.utils.clip_grad_norm_`).
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
+
+use super::adamw::AdamW;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdamWSettings {
@@ -27,13 +30,8 @@ impl Default for AdamWSettings {
 }
 
 impl AdamWSettings {
-    pub fn init(&self) -> ModuleOptimizer {
-        AdamWConfig::new()
-            .with_beta_1(self.beta1 as f32)
-            .with_beta_2(self.beta2 as f32)
-            .with_epsilon(self.epsilon as f32)
-            .with_weight_decay(self.weight_decay as f32)
-            .init()
+    pub fn init(&self) -> AdamW {
+        AdamW::new(self.clone())
     }
 }
 

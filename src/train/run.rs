@@ -11,6 +11,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 
+use super::checkpoint::{Checkpoint, FORMAT, Resume, RunSettings, SaveStrategy, TrainerState, snapshot};
 use super::eval::{Metrics, evaluate};
 use super::event::Event;
 use super::optim::{AdamWSettings, clip_grad_norm, linear_schedule};
@@ -33,6 +34,7 @@ pub struct TrainingArgs {
     pub seed: u64,
     pub max_steps: Option<usize>,
     pub logging_steps: usize,
+    pub save_strategy: SaveStrategy,
 }
 
 impl Default for TrainingArgs {
@@ -49,6 +51,7 @@ impl Default for TrainingArgs {
             seed: 42,
             max_steps: None,
             logging_steps: 10,
+            save_strategy: SaveStrategy::No,
         }
     }
 }
@@ -66,6 +69,9 @@ impl TrainingArgs {
             if v == 0 {
                 return Err(Error::Invalid(format!("{name} must be at least 1")));
             }
+        }
+        if self.save_strategy == SaveStrategy::Steps(0) {
+            return Err(Error::Invalid("save_steps must be at least 1".into()));
         }
         if self.max_steps == Some(0) {
             return Err(Error::Invalid("max_steps must be at least 1".into()));
@@ -142,22 +148,33 @@ pub fn labels_of(examples: &[Example], name: &str) -> Result<Vec<usize>> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
     Continue,
-    /// End the run now: it is evaluated and returned as it stands.
+    /// End the run now: it is checkpointed (if it saves checkpoints), evaluated and returned as
+    /// it stands.
     Stop,
 }
 
-/// Awaited after every optimizer step. The page pauses a run by not resolving it yet, and gets
-/// a chance to handle its messages because awaiting it may yield to the event loop.
+/// The driver's side of a run. `after_step` is awaited after every optimizer step: the page
+/// pauses a run by not resolving it yet, and gets a chance to handle its messages because awaiting
+/// may yield to the event loop. `save` stores a checkpoint (atomically: a reader sees the old one
+/// or the new one) when [`TrainingArgs::save_strategy`] says one is due.
 pub trait Control {
     fn after_step(&mut self) -> Pin<Box<dyn Future<Output = Flow> + '_>>;
+    fn save(&mut self, checkpoint: Checkpoint) -> Pin<Box<dyn Future<Output = Result<()>> + '_>>;
 }
 
-/// A run nobody interrupts (the CLI, tests).
+/// A run nobody interrupts and that keeps no checkpoints (tests, benchmarks).
 pub struct RunToEnd;
 
 impl Control for RunToEnd {
     fn after_step(&mut self) -> Pin<Box<dyn Future<Output = Flow> + '_>> {
         Box::pin(std::future::ready(Flow::Continue))
+    }
+
+    fn save(&mut self, checkpoint: Checkpoint) -> Pin<Box<dyn Future<Output = Result<()>> + '_>> {
+        let step = checkpoint.step;
+        Box::pin(std::future::ready(Err(Error::Invalid(format!(
+            "a checkpoint is due at step {step} but this run has nowhere to save it"
+        )))))
     }
 }
 
@@ -189,10 +206,68 @@ pub async fn train(
     initialized: Vec<String>,
     sink: &mut dyn FnMut(&Event),
 ) -> Result<(BertForSequenceClassification, Report)> {
-    train_with_control(model, data, args, device, initialized, sink, &mut RunToEnd).await
+    train_with_control(model, data, args, device, initialized, sink, &mut RunToEnd, None).await
 }
 
-/// [`train`], asking `control` after every optimizer step whether to go on.
+/// The dropout stream restarts from (seed, step) at every checkpoint, so a run resumed from one
+/// draws the same masks as the run that wrote it. (Reseeding at every step would be simpler, but
+/// with burn's fusion a random kernel reads the seed when it runs, which may be a step later.)
+fn checkpoint_seed(seed: u64, step: usize) -> u64 {
+    // splitmix64 of the pair: nearby steps get unrelated streams.
+    let mut z = seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Where a run stands: all of it goes into a checkpoint.
+struct Progress {
+    step: usize,
+    samples: usize,
+    /// Training time of earlier sessions of this run (a resumed run continues the count).
+    earlier_runtime_s: f64,
+    /// Losses read back but not logged yet.
+    pending: Vec<f32>,
+    /// Per-step losses still on the device.
+    window: Vec<Tensor<1>>,
+    history: Vec<Event>,
+}
+
+impl Progress {
+    /// Moves the device losses to `pending`; a non-finite one ends the run, naming its step.
+    async fn read_losses(&mut self) -> Result<()> {
+        if !self.window.is_empty() {
+            let losses = Tensor::cat(std::mem::take(&mut self.window), 0);
+            let values: Vec<f32> = losses
+                .into_data_async()
+                .await?
+                .convert::<f32>()
+                .try_into_vec()
+                .map_err(|e| Error::Device(format!("reading the losses: {e:?}")))?;
+            self.pending.extend(values);
+        }
+        let first = self.step + 1 - self.pending.len();
+        if let Some((i, &loss)) = self.pending.iter().enumerate().find(|(_, l)| !l.is_finite()) {
+            return Err(Error::NonFiniteLoss { step: first + i, loss });
+        }
+        Ok(())
+    }
+
+    fn evaluations(&self) -> Vec<(f64, Metrics)> {
+        self.history
+            .iter()
+            .filter_map(|e| match e {
+                Event::Evaluated { epoch, metrics, .. } => Some((*epoch, metrics.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// [`train`], asking `control` after every optimizer step whether to go on and handing it the
+/// checkpoints [`TrainingArgs::save_strategy`] asks for; with `resume`, the run continues from a
+/// checkpoint (whose weights `model` already holds) as if it had never stopped.
+#[allow(clippy::too_many_arguments)]
 pub async fn train_with_control(
     mut model: BertForSequenceClassification,
     data: &TaskData,
@@ -201,6 +276,7 @@ pub async fn train_with_control(
     initialized: Vec<String>,
     sink: &mut dyn FnMut(&Event),
     control: &mut dyn Control,
+    resume: Option<Resume>,
 ) -> Result<(BertForSequenceClassification, Report)> {
     args.validate()?;
     if data.train.is_empty() {
@@ -212,51 +288,105 @@ pub async fn train_with_control(
     let steps_per_epoch = args.steps_per_epoch(n);
     let total_steps = args.total_steps(n);
     let num_epochs = total_steps.div_ceil(steps_per_epoch);
+    let settings = RunSettings::of(args, n);
     let plain = device.clone().without_autodiff();
-    device.seed(args.seed);
+
+    let (mut optimizer, mut progress) = match &resume {
+        None => {
+            device.seed(args.seed);
+            let progress = Progress {
+                step: 0,
+                samples: 0,
+                earlier_runtime_s: 0.0,
+                pending: Vec::new(),
+                window: Vec::new(),
+                history: Vec::new(),
+            };
+            (args.adamw.init(), progress)
+        }
+        Some(r) => {
+            settings.check_same_as(&r.state.settings, &r.state_path)?;
+            device.seed(checkpoint_seed(args.seed, r.step()));
+            let s = &r.state;
+            let progress = Progress {
+                step: s.global_step,
+                samples: s.samples,
+                earlier_runtime_s: s.train_runtime_s,
+                pending: s.pending_losses.clone(),
+                window: Vec::new(),
+                history: s.log_history.clone(),
+            };
+            (r.optimizer(args, &model)?, progress)
+        }
+    };
+    drop(resume);
 
     sink(&Event::Started {
         total_steps,
         num_examples: n,
         num_epochs,
         initialized,
+        resumed_from_step: (progress.step > 0).then_some(progress.step),
     });
+    for event in &progress.history {
+        sink(event);
+    }
 
-    let mut optimizer = args.adamw.init();
-    let mut accumulator: GradientsAccumulator<BertForSequenceClassification> = GradientsAccumulator::new();
     // web-time: std's Instant on native, performance.now() in the browser (std's panics there).
     let started = web_time::Instant::now();
-    let mut step = 0;
-    let mut samples = 0;
-    let mut window: Option<Tensor<1>> = None;
-    let mut window_steps = 0;
-    let mut evaluations = Vec::new();
     let mut stopped = false;
     // Throughput counts training only, as transformers' train_samples_per_second does not
-    // include evaluation.
-    let mut paused_or_eval_s = 0.0;
+    // include evaluation; pauses and checkpoint writing are left out too.
+    let mut not_training_s = 0.0;
     let epoch_of = |step: usize| step as f64 / steps_per_epoch as f64;
+    let mut accumulator: GradientsAccumulator<BertForSequenceClassification> = GradientsAccumulator::new();
 
-    'epochs: for epoch in 0..num_epochs {
+    macro_rules! save_checkpoint {
+        () => {{
+            let saving = web_time::Instant::now();
+            progress.read_losses().await?;
+            let state = TrainerState {
+                format: FORMAT,
+                global_step: progress.step,
+                samples: progress.samples,
+                train_runtime_s: progress.earlier_runtime_s + started.elapsed().as_secs_f64() - not_training_s,
+                pending_losses: progress.pending.clone(),
+                log_history: progress.history.clone(),
+                settings: settings.clone(),
+            };
+            control.save(snapshot(&model, &optimizer, &state).await?).await?;
+            device.seed(checkpoint_seed(args.seed, progress.step));
+            not_training_s += saving.elapsed().as_secs_f64();
+        }};
+    }
+
+    let first_epoch = progress.step / steps_per_epoch;
+    'epochs: for epoch in first_epoch..num_epochs {
+        if progress.step >= total_steps {
+            break;
+        }
         let order = epoch_order(n, args.seed, epoch);
         let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
         // Batches that do not fill a whole accumulation group at the epoch's end are dropped,
         // as transformers does when it counts steps per epoch.
         let usable = (batches.len() / accumulation).max(1) * accumulation;
-        for (i, idx) in batches.iter().take(usable).enumerate() {
+        // A resumed run starts where its checkpoint was in this epoch's order.
+        let done = (progress.step - epoch * steps_per_epoch) * accumulation;
+        let mut step_loss: Option<Tensor<1>> = None;
+        for (i, idx) in batches.iter().take(usable).enumerate().skip(done) {
             let encoded: Vec<&Encoded> = idx.iter().map(|&i| &data.train[i]).collect();
             let labels: Vec<usize> = idx.iter().map(|&i| data.train_labels[i]).collect();
             let batch = collate(&encoded, Some(&labels), data.pad_id, device);
             let logits = model.forward(batch.input);
             let loss = cross_entropy(logits, batch.labels.expect("training batches are labelled"));
-            let scaled = if accumulation > 1 { loss.clone().div_scalar(accumulation as f64) } else { loss.clone() };
+            let scaled = if accumulation > 1 { loss.div_scalar(accumulation as f64) } else { loss };
             let grads = GradientsParams::from_grads(scaled.backward(), &model);
             accumulator.accumulate(&model, grads);
-            samples += batch.size;
-            let detached = loss.detach();
-            window = Some(match window.take() {
-                Some(w) => w + detached.div_scalar(accumulation as f64),
-                None => detached.div_scalar(accumulation as f64),
+            progress.samples += batch.size;
+            let detached = scaled.detach();
+            step_loss = Some(match step_loss.take() {
+                Some(l) => l + detached,
+                None => detached,
             });
             if (i + 1) % accumulation != 0 {
                 continue;
@@ -266,27 +396,27 @@ pub async fn train_with_control(
             if let Some(max_norm) = args.max_grad_norm {
                 grads = clip_grad_norm(&model, grads, max_norm);
             }
-            let lr = linear_schedule(args.learning_rate, step, args.warmup_steps, total_steps);
+            let lr = linear_schedule(args.learning_rate, progress.step, args.warmup_steps, total_steps);
             model = optimizer.step(lr, model, grads);
-            step += 1;
-            window_steps += 1;
+            progress.step += 1;
+            let step = progress.step;
+            progress.window.push(step_loss.take().expect("a step has a loss"));
             sink(&Event::Step {
                 step,
                 total_steps,
                 epoch: epoch_of(step),
                 learning_rate: lr,
-                samples,
-                elapsed_s: started.elapsed().as_secs_f64() - paused_or_eval_s,
+                samples: progress.samples,
+                elapsed_s: progress.earlier_runtime_s + started.elapsed().as_secs_f64() - not_training_s,
             });
 
             if step % args.logging_steps == 0 || step == total_steps {
-                let mean = window.take().expect("a step adds to the window").div_scalar(window_steps as f64);
-                let loss: f32 = mean.into_scalar_async::<f32>().await?;
-                window_steps = 0;
-                if !loss.is_finite() {
-                    return Err(Error::NonFiniteLoss { step, loss });
-                }
-                sink(&Event::Log { step, epoch: epoch_of(step), loss, learning_rate: lr });
+                progress.read_losses().await?;
+                let mean = progress.pending.iter().map(|&l| l as f64).sum::<f64>() / progress.pending.len() as f64;
+                progress.pending.clear();
+                let log = Event::Log { step, epoch: epoch_of(step), loss: mean as f32, learning_rate: lr };
+                sink(&log);
+                progress.history.push(log);
             }
             if step == total_steps {
                 break 'epochs;
@@ -294,31 +424,45 @@ pub async fn train_with_control(
             // Time spent paused is not training time.
             let asked = web_time::Instant::now();
             let flow = control.after_step().await;
-            paused_or_eval_s += asked.elapsed().as_secs_f64();
+            not_training_s += asked.elapsed().as_secs_f64();
             if flow == Flow::Stop {
                 stopped = true;
+                if args.save_strategy != SaveStrategy::No {
+                    save_checkpoint!();
+                }
                 break 'epochs;
             }
+            // At an epoch's end the checkpoint waits for the evaluation, so that it holds it.
+            let epoch_end = i + 1 == usable;
+            if !epoch_end && args.save_strategy.due(step, false) {
+                save_checkpoint!();
+            }
         }
-        let paused_or_eval_started = web_time::Instant::now();
+        let evaluating = web_time::Instant::now();
         let metrics = run_eval(&model, data, args, &plain).await?;
-        paused_or_eval_s += paused_or_eval_started.elapsed().as_secs_f64();
-        sink(&Event::Evaluated { step, epoch: epoch_of(step), metrics: metrics.clone() });
-        evaluations.push((epoch_of(step), metrics));
+        not_training_s += evaluating.elapsed().as_secs_f64();
+        let evaluated = Event::Evaluated { step: progress.step, epoch: epoch_of(progress.step), metrics };
+        sink(&evaluated);
+        progress.history.push(evaluated);
+        if args.save_strategy.due(progress.step, true) {
+            save_checkpoint!();
+        }
     }
-    let runtime = started.elapsed().as_secs_f64() - paused_or_eval_s;
+    let step = progress.step;
+    let runtime = progress.earlier_runtime_s + started.elapsed().as_secs_f64() - not_training_s;
     // A run cut short by max_steps or a stop still ends with a score.
-    if step > 0 && evaluations.last().map(|(e, _)| *e) != Some(epoch_of(step)) {
+    if step > 0 && progress.evaluations().last().map(|(e, _)| *e) != Some(epoch_of(step)) {
         let metrics = run_eval(&model, data, args, &plain).await?;
-        sink(&Event::Evaluated { step, epoch: epoch_of(step), metrics: metrics.clone() });
-        evaluations.push((epoch_of(step), metrics));
+        let evaluated = Event::Evaluated { step, epoch: epoch_of(step), metrics };
+        sink(&evaluated);
+        progress.history.push(evaluated);
     }
     let report = Report {
         steps: step,
         stopped,
         train_runtime_s: runtime,
-        train_samples_per_second: samples as f64 / runtime.max(1e-9),
-        evaluations,
+        train_samples_per_second: progress.samples as f64 / runtime.max(1e-9),
+        evaluations: progress.evaluations(),
     };
     Ok((model, report))
 }

@@ -151,6 +151,13 @@ impl Control for PageControl<'_> {
             if self.controls.stop.get() { Flow::Stop } else { Flow::Continue }
         })
     }
+
+    fn save(&mut self, checkpoint: webtune::train::Checkpoint) -> Pin<Box<dyn Future<Output = webtune::Result<()>> + '_>> {
+        let step = checkpoint.step;
+        Box::pin(std::future::ready(Err(webtune::Error::Invalid(format!(
+            "a checkpoint is due at step {step}, but the page does not keep checkpoints"
+        )))))
+    }
 }
 
 /// The whole run. Returns the fine-tuned model and the WebGPU device (kept for the next run).
@@ -210,7 +217,7 @@ pub async fn run(
     stage("Training (the first steps also compile the GPU kernels)");
     let mut sink = |event: &Event| post(&FromWorker::Train(event.clone()), &Vec::new());
     let mut control = PageControl { controls, last_yield: web_time::Instant::now() };
-    let (model, report) = train_with_control(model, &data, &args, &autodiff, initialized, &mut sink, &mut control)
+    let (model, report) = train_with_control(model, &data, &args, &autodiff, initialized, &mut sink, &mut control, None)
         .await
         .map_err(|e| e.to_string())?;
     post(&FromWorker::Finished(report), &Vec::new());

@@ -1,0 +1,116 @@
+//! Checkpoints on disk, as transformers' Trainer lays them out: `checkpoint-STEP/` folders in the
+//! output folder, each a loadable model folder (weights, config, tokenizer) plus the optimizer's
+//! moments and `trainer_state.json`.
+//!
+//! A folder is written under a temporary name, flushed, and renamed into place, so a run killed at
+//! any moment leaves either the complete checkpoint or none (a leftover `.tmp-*` folder is never
+//! read, and is cleared by the next write).
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+
+use crate::error::{Error, Result};
+use crate::model::BertConfig;
+use crate::pretrained::{ModelFiles, NamedBytes};
+use crate::train::checkpoint::{EXP_AVG_FILE, EXP_AVG_SQ_FILE, TRAINER_STATE_FILE};
+use crate::train::{Checkpoint, Resume};
+
+const PREFIX: &str = "checkpoint-";
+
+/// Writes `checkpoint` (and `extra` files, e.g. config and tokenizer) as `output_dir/checkpoint-STEP`,
+/// then keeps only the newest `keep` checkpoints if a limit is given. Returns the folder.
+pub fn write(output_dir: &Path, checkpoint: &Checkpoint, extra: &[(String, Vec<u8>)], keep: Option<usize>) -> Result<PathBuf> {
+    let dir = output_dir.join(format!("{PREFIX}{}", checkpoint.step));
+    let tmp = output_dir.join(format!(".tmp-{PREFIX}{}", checkpoint.step));
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |e| Error::io(path, e)
+    };
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    for (name, bytes) in checkpoint.files.iter().chain(extra) {
+        let path = tmp.join(name);
+        let mut file = File::create(&path).map_err(io(&path))?;
+        file.write_all(bytes).map_err(io(&path))?;
+        // The rename below must not reach the disk before the contents do.
+        file.sync_all().map_err(io(&path))?;
+    }
+    if dir.exists() {
+        // An older run's checkpoint of the same step (a run resumed from an earlier one).
+        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+    }
+    std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
+    if let Ok(parent) = File::open(output_dir) {
+        let _ = parent.sync_all();
+    }
+    if let Some(keep) = keep {
+        let all = list(output_dir)?;
+        for (_, old) in all.iter().take(all.len().saturating_sub(keep.max(1))) {
+            std::fs::remove_dir_all(old).map_err(io(old))?;
+        }
+    }
+    Ok(dir)
+}
+
+/// The checkpoint folders in `output_dir`, oldest (lowest step) first.
+pub fn list(output_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    let entries = match std::fs::read_dir(output_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(output_dir.display(), e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(output_dir.display(), e))?;
+        let name = entry.file_name();
+        if let Some(step) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)).and_then(|s| s.parse::<usize>().ok()) {
+            if entry.path().is_dir() {
+                found.push((step, entry.path()));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The newest checkpoint in `output_dir`, or an error saying there is none.
+pub fn latest(output_dir: &Path) -> Result<PathBuf> {
+    list(output_dir)?.pop().map(|(_, dir)| dir).ok_or_else(|| {
+        Error::Invalid(format!("{}: no {PREFIX}STEP folder to resume from", output_dir.display()))
+    })
+}
+
+/// A checkpoint folder as read from disk.
+pub struct SavedCheckpoint {
+    /// The weights, config and tokenizer: a model folder like any other.
+    pub model: ModelFiles,
+    trainer_state: NamedBytes,
+    exp_avg: NamedBytes,
+    exp_avg_sq: NamedBytes,
+}
+
+impl SavedCheckpoint {
+    pub fn read(dir: &Path) -> Result<Self> {
+        let read = |name: &str| -> Result<NamedBytes> {
+            let path = dir.join(name);
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
+            Ok(NamedBytes { name: path.display().to_string(), bytes })
+        };
+        Ok(SavedCheckpoint {
+            model: ModelFiles::from_dir(dir)?,
+            trainer_state: read(TRAINER_STATE_FILE)?,
+            exp_avg: read(EXP_AVG_FILE)?,
+            exp_avg_sq: read(EXP_AVG_SQ_FILE)?,
+        })
+    }
+
+    /// The training state for a run with `config` (the task's config, as the run trains it).
+    pub fn resume(&self, config: &BertConfig, device: &Device) -> Result<Resume> {
+        Resume::load(config, &self.trainer_state, &self.exp_avg, &self.exp_avg_sq, device)
+    }
+}

@@ -1,0 +1,209 @@
+//! A run's state after an optimizer step, as the files of a checkpoint: the weights
+//! (`model.safetensors`), AdamW's two moments laid out like the weights (`exp_avg.safetensors`,
+//! `exp_avg_sq.safetensors`), and `trainer_state.json` — the step (which fixes the schedule and the
+//! position in the epoch's data order), the losses not logged yet, the history of logs and
+//! evaluations, and the settings a resumed run must share. The shells decide where the files go
+//! (a folder on disk, the browser's private file system) and make the write atomic.
+
+use serde::{Deserialize, Serialize};
+
+use super::adamw::AdamW;
+use super::event::Event;
+use super::run::TrainingArgs;
+use crate::error::{Error, Result};
+use crate::model::weights::{Vars, WeightFile, to_safetensors};
+use crate::model::{BertConfig, BertForSequenceClassification};
+use crate::pretrained::NamedBytes;
+
+pub const MODEL_FILE: &str = "model.safetensors";
+pub const EXP_AVG_FILE: &str = "exp_avg.safetensors";
+pub const EXP_AVG_SQ_FILE: &str = "exp_avg_sq.safetensors";
+pub const TRAINER_STATE_FILE: &str = "trainer_state.json";
+
+/// Bumped when the files change meaning; an old checkpoint is then refused by name.
+pub(crate) const FORMAT: u32 = 1;
+
+/// When a run writes checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SaveStrategy {
+    #[default]
+    No,
+    /// After each epoch's evaluation.
+    Epoch,
+    /// Every N optimizer steps (at an epoch's end, after its evaluation).
+    Steps(usize),
+}
+
+impl SaveStrategy {
+    /// Whether a checkpoint is due once `step` is done; `epoch_end` when it finished an epoch.
+    pub fn due(self, step: usize, epoch_end: bool) -> bool {
+        match self {
+            SaveStrategy::No => false,
+            SaveStrategy::Epoch => epoch_end,
+            SaveStrategy::Steps(n) => n > 0 && step % n == 0,
+        }
+    }
+}
+
+/// What must be equal for a resumed run to continue the same run: these fix the data order, the
+/// number of steps and the schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    pub num_train_examples: usize,
+    pub per_device_train_batch_size: usize,
+    pub gradient_accumulation_steps: usize,
+    pub seed: u64,
+    pub total_steps: usize,
+    pub learning_rate: f64,
+    pub warmup_steps: usize,
+    pub weight_decay: f64,
+    pub max_grad_norm: Option<f64>,
+}
+
+impl RunSettings {
+    pub fn of(args: &TrainingArgs, num_train_examples: usize) -> Self {
+        RunSettings {
+            num_train_examples,
+            per_device_train_batch_size: args.per_device_train_batch_size,
+            gradient_accumulation_steps: args.gradient_accumulation_steps,
+            seed: args.seed,
+            total_steps: args.total_steps(num_train_examples),
+            learning_rate: args.learning_rate,
+            warmup_steps: args.warmup_steps,
+            weight_decay: args.adamw.weight_decay,
+            max_grad_norm: args.max_grad_norm,
+        }
+    }
+
+    /// Names the first setting of this run that differs from the checkpoint's (`path`).
+    pub fn check_same_as(&self, saved: &RunSettings, path: &str) -> Result<()> {
+        let (now, then) = (serde_json::to_value(self), serde_json::to_value(saved));
+        let (Ok(serde_json::Value::Object(now)), Ok(serde_json::Value::Object(then))) = (now, then) else {
+            return Ok(());
+        };
+        for (field, value) in &now {
+            let old = then.get(field).unwrap_or(&serde_json::Value::Null);
+            if old != value {
+                return Err(Error::Config {
+                    path: path.into(),
+                    field: format!("settings.{field}"),
+                    reason: format!(
+                        "the checkpoint was trained with {old}, this run has {value}; resume with the same data and settings"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `trainer_state.json` (transformers keeps a file of the same name in its checkpoints).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainerState {
+    pub format: u32,
+    pub global_step: usize,
+    pub samples: usize,
+    /// Training time so far, without evaluation, pauses and checkpoint writing.
+    pub train_runtime_s: f64,
+    /// Losses of the steps since the last logged mean, oldest first.
+    pub pending_losses: Vec<f32>,
+    /// The `log` and `evaluated` events so far, replayed to the shell on resume.
+    pub log_history: Vec<Event>,
+    pub settings: RunSettings,
+}
+
+/// The files of one checkpoint, named as in a checkpoint folder.
+pub struct Checkpoint {
+    pub step: usize,
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+pub(crate) async fn snapshot(
+    model: &BertForSequenceClassification,
+    optimizer: &AdamW,
+    state: &TrainerState,
+) -> Result<Checkpoint> {
+    let (exp_avg, exp_avg_sq) = optimizer.moments(model);
+    let mut files = Vec::with_capacity(4);
+    files.push((MODEL_FILE.to_string(), to_safetensors(&model.export().await?)?));
+    files.push((EXP_AVG_FILE.to_string(), to_safetensors(&exp_avg.export().await?)?));
+    files.push((EXP_AVG_SQ_FILE.to_string(), to_safetensors(&exp_avg_sq.export().await?)?));
+    let json = serde_json::to_vec_pretty(state).map_err(|e| Error::Invalid(format!("{TRAINER_STATE_FILE}: {e}")))?;
+    files.push((TRAINER_STATE_FILE.to_string(), json));
+    Ok(Checkpoint { step: state.global_step, files })
+}
+
+/// A checkpoint read back: the state, and the optimizer's moments as model-shaped weights.
+pub struct Resume {
+    pub state: TrainerState,
+    pub(crate) state_path: String,
+    pub(crate) exp_avg: BertForSequenceClassification,
+    pub(crate) exp_avg_sq: BertForSequenceClassification,
+}
+
+impl Resume {
+    /// Reads a checkpoint's optimizer and trainer files for `config` (the model itself is loaded
+    /// from the checkpoint's `model.safetensors` like any model). Every missing tensor, wrong shape
+    /// or bad field is an error naming the file.
+    pub fn load(
+        config: &BertConfig,
+        trainer_state: &NamedBytes,
+        exp_avg: &NamedBytes,
+        exp_avg_sq: &NamedBytes,
+        device: &burn::tensor::Device,
+    ) -> Result<Self> {
+        let state: TrainerState =
+            serde_json::from_slice(&trainer_state.bytes).map_err(|e| Error::json(&trainer_state.name, e))?;
+        if state.format != FORMAT {
+            return Err(Error::Config {
+                path: trainer_state.name.clone(),
+                field: "format".into(),
+                reason: format!("{} is not a format this version reads ({FORMAT})", state.format),
+            });
+        }
+        let moments = |file: &NamedBytes| -> Result<BertForSequenceClassification> {
+            let weights = WeightFile::from_bytes(&file.bytes, &file.name)?;
+            let mut vars = Vars::strict(weights, &device.clone().without_autodiff());
+            BertForSequenceClassification::load(&mut vars, config, &file.name)
+        };
+        Ok(Resume {
+            exp_avg: moments(exp_avg)?,
+            exp_avg_sq: moments(exp_avg_sq)?,
+            state_path: trainer_state.name.clone(),
+            state,
+        })
+    }
+
+    pub fn step(&self) -> usize {
+        self.state.global_step
+    }
+
+    /// The optimizer as it was, for `model` (loaded from the same checkpoint).
+    pub(crate) fn optimizer(&self, args: &TrainingArgs, model: &BertForSequenceClassification) -> Result<AdamW> {
+        AdamW::from_moments(args.adamw.clone(), model, &self.exp_avg, &self.exp_avg_sq, self.state.global_step)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_setting_is_named() {
+        let args = TrainingArgs::default();
+        let saved = RunSettings::of(&args, 100);
+        let now = RunSettings::of(&TrainingArgs { per_device_train_batch_size: 16, ..args.clone() }, 100);
+        let err = now.check_same_as(&saved, "ck/trainer_state.json").unwrap_err().to_string();
+        assert!(err.contains("ck/trainer_state.json") && err.contains("per_device_train_batch_size"), "{err}");
+        assert!(RunSettings::of(&args, 100).check_same_as(&saved, "x").is_ok());
+        let err = RunSettings::of(&args, 99).check_same_as(&saved, "x").unwrap_err().to_string();
+        assert!(err.contains("num_train_examples"), "{err}");
+    }
+
+    #[test]
+    fn strategies() {
+        assert!(!SaveStrategy::No.due(10, true));
+        assert!(SaveStrategy::Epoch.due(7, true) && !SaveStrategy::Epoch.due(8, false));
+        assert!(SaveStrategy::Steps(5).due(10, false) && !SaveStrategy::Steps(5).due(11, true));
+    }
+}
