@@ -1,6 +1,7 @@
 //! Checkpoints end to end with the `webtune` binary: a run killed with SIGKILL mid-epoch and
 //! resumed from its last checkpoint ends exactly where an uninterrupted run ends; damaged
-//! checkpoints and changed settings are refused with errors that name the file and the field.
+//! checkpoints and changed settings are refused with errors that name the file and the field; a
+//! diverging run stops at the step whose loss is not finite and keeps the checkpoints before it.
 
 mod common;
 
@@ -14,12 +15,16 @@ use serde_json::Value;
 /// 800 MRPC pairs, batch 8: 100 steps an epoch, 200 in all, a checkpoint every 30 steps (so they
 /// fall mid-epoch) on the tiny BERT, on the CPU backend.
 fn train_args(out: &Path) -> Vec<String> {
+    train_args_with(out, "1e-3", "30")
+}
+
+fn train_args_with(out: &Path, learning_rate: &str, save_steps: &str) -> Vec<String> {
     let data = glue("MRPC");
     [
         "train", "--model", "tests/fixtures/tiny-bert", "--task", "mrpc", "--data", data.to_str().unwrap(),
         "--output-dir", out.to_str().unwrap(), "--backend", "cpu", "--max-train-samples", "800",
-        "--max-eval-samples", "64", "--num-train-epochs", "2", "--learning-rate", "1e-3", "--logging-steps", "5",
-        "--save-steps", "30", "--quiet",
+        "--max-eval-samples", "64", "--num-train-epochs", "2", "--learning-rate", learning_rate, "--logging-steps",
+        "5", "--save-steps", save_steps, "--quiet",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -150,4 +155,16 @@ fn damaged_checkpoints_and_changed_settings_are_named() {
     a.extend(["--resume-from-checkpoint".into(), "last".into()]);
     let msg = fail(webtune(&a));
     assert!(msg.contains("no checkpoint-STEP folder"), "{msg}");
+}
+
+#[test]
+fn a_diverging_run_names_the_step_and_keeps_the_checkpoints_before_it() {
+    let out = tempfile::tempdir().unwrap();
+    // A rate of 1e38 puts weights near f32's limit after one step: the next loss overflows.
+    let msg = fail(webtune(&train_args_with(out.path(), "1e38", "1")));
+    assert!(msg.contains("the loss became NaN at step 2"), "{msg}");
+    let ckpt = out.path().join("checkpoint-1");
+    assert!(msg.contains(&format!("the last checkpoint: {}", ckpt.display())), "{msg}");
+    assert!(ckpt.join("trainer_state.json").exists() && !out.path().join("checkpoint-2").exists());
+    assert!(!out.path().join("model.safetensors").exists(), "no model is written from a diverged run");
 }

@@ -357,10 +357,19 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         keep: cmd.save_total_limit,
         bar: &bar,
         quiet: cmd.quiet,
+        last: None,
     };
-    let (model, report) =
-        train_with_control(model, &data, &args, &device, initialized, &mut sink, &mut control, resume).await?;
+    let trained = train_with_control(model, &data, &args, &device, initialized, &mut sink, &mut control, resume).await;
     bar.finish();
+    let (model, report) = match trained {
+        Ok(done) => done,
+        Err(e) => {
+            if let Some(dir) = &control.last {
+                eprintln!("the last checkpoint: {} (continue with --resume-from-checkpoint)", dir.display());
+            }
+            return Err(e);
+        }
+    };
     if let Some(e) = write_error {
         return Err(e);
     }
@@ -390,6 +399,7 @@ struct SaveToFolder<'a> {
     keep: Option<usize>,
     bar: &'a ProgressBar,
     quiet: bool,
+    last: Option<PathBuf>,
 }
 
 impl Control for SaveToFolder<'_> {
@@ -401,6 +411,7 @@ impl Control for SaveToFolder<'_> {
         let result = checkpoints::write(self.output_dir, &checkpoint, &self.extra, self.keep).map(|dir| {
             let msg = format!("saved {}", dir.display());
             if self.quiet { eprintln!("{msg}") } else { self.bar.println(msg) }
+            self.last = Some(dir);
         });
         Box::pin(std::future::ready(result))
     }

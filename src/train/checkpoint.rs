@@ -45,8 +45,9 @@ impl SaveStrategy {
     }
 }
 
-/// What must be equal for a resumed run to continue the same run: these fix the data order, the
-/// number of steps and the schedule.
+/// What must be equal for a resumed run to continue the same run: these fix the data order and
+/// the number of steps. The learning rate, decay and clipping may change (a run that diverged is
+/// resumed with a lower rate); the schedule then continues from the checkpoint's step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSettings {
     pub num_train_examples: usize,
@@ -54,10 +55,6 @@ pub struct RunSettings {
     pub gradient_accumulation_steps: usize,
     pub seed: u64,
     pub total_steps: usize,
-    pub learning_rate: f64,
-    pub warmup_steps: usize,
-    pub weight_decay: f64,
-    pub max_grad_norm: Option<f64>,
 }
 
 impl RunSettings {
@@ -68,10 +65,6 @@ impl RunSettings {
             gradient_accumulation_steps: args.gradient_accumulation_steps,
             seed: args.seed,
             total_steps: args.total_steps(num_train_examples),
-            learning_rate: args.learning_rate,
-            warmup_steps: args.warmup_steps,
-            weight_decay: args.adamw.weight_decay,
-            max_grad_norm: args.max_grad_norm,
         }
     }
 
