@@ -114,3 +114,31 @@ impl SavedCheckpoint {
         Resume::load(config, &self.trainer_state, &self.exp_avg, &self.exp_avg_sq, device)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint(step: usize) -> Checkpoint {
+        Checkpoint { step, files: vec![("trainer_state.json".into(), b"{}".to_vec())] }
+    }
+
+    #[test]
+    fn only_complete_folders_count_and_the_limit_keeps_the_newest() {
+        let out = tempfile::tempdir().unwrap();
+        for step in [30, 60, 90] {
+            write(out.path(), &checkpoint(step), &[("config.json".into(), b"{}".to_vec())], Some(2)).unwrap();
+        }
+        let steps: Vec<usize> = list(out.path()).unwrap().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(steps, vec![60, 90]);
+        assert!(out.path().join("checkpoint-90/config.json").exists());
+        // A write killed half-way leaves a temporary folder, which is never taken for a checkpoint.
+        std::fs::create_dir_all(out.path().join(".tmp-checkpoint-120")).unwrap();
+        assert_eq!(latest(out.path()).unwrap(), out.path().join("checkpoint-90"));
+        write(out.path(), &checkpoint(120), &[], None).unwrap();
+        assert_eq!(latest(out.path()).unwrap(), out.path().join("checkpoint-120"));
+        assert!(!out.path().join(".tmp-checkpoint-120").exists());
+        let empty = tempfile::tempdir().unwrap();
+        assert!(latest(empty.path()).unwrap_err().to_string().contains("no checkpoint-STEP folder"));
+    }
+}

@@ -36,11 +36,21 @@ impl Backend {
     pub async fn init(self) -> Result<Device> {
         let fail = |reason: String| Error::Backend { backend: self.name().into(), reason };
         match self {
-            Backend::Wgpu => Device::wgpu_options().init_async().await.map_err(|e| fail(e.to_string())),
+            Backend::Wgpu => wgpu_device().await.map_err(fail),
             Backend::Cpu => cpu_device().ok_or_else(|| fail("this build has no CPU backend".into())),
             Backend::Cuda => cuda_device().map_err(fail),
         }
     }
+}
+
+#[cfg(feature = "wgpu")]
+async fn wgpu_device() -> std::result::Result<Device, String> {
+    Device::wgpu_options().init_async().await.map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "wgpu"))]
+async fn wgpu_device() -> std::result::Result<Device, String> {
+    Err("this build has no wgpu support (cargo feature `wgpu`)".into())
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -129,3 +129,19 @@ pub fn folder_files(config: &BertConfig, base: &ModelFiles) -> Vec<(String, Vec<
     }
     files
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_needs_config_weights_and_a_tokenizer() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = ModelFiles::from_dir(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("config.json") && err.contains("file not found"), "{err}");
+        std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("model.safetensors"), "").unwrap();
+        let err = ModelFiles::from_dir(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("neither tokenizer.json nor vocab.txt"), "{err}");
+    }
+}

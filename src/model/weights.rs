@@ -67,6 +67,11 @@ impl WeightFile {
         &self.path
     }
 
+    /// Every tensor's name and shape, in no particular order.
+    pub fn shapes(&self) -> impl Iterator<Item = (&str, &[usize])> {
+        self.tensors.iter().map(|(name, (shape, _))| (name.as_str(), shape.as_slice()))
+    }
+
     /// Adds or replaces a tensor (transformers' name and layout).
     pub fn insert(&mut self, name: &str, shape: Vec<usize>, values: Vec<f32>) {
         self.tensors.insert(name.to_string(), (shape, values));
@@ -357,6 +362,20 @@ mod tests {
         let w = vars.host("classifier.weight", &[2, 4], Init::Normal).unwrap();
         assert!(w.iter().all(|x| x.abs() < 0.2) && w.iter().any(|x| *x != 0.0));
         assert_eq!(vars.initialized(), &["classifier.weight".to_string()]);
+    }
+
+    #[test]
+    fn an_integer_weight_is_named_and_integer_buffers_are_skipped() {
+        let ints = vec![0u8; 8];
+        let views = vec![
+            ("bert.pooler.dense.bias", safetensors::tensor::TensorView::new(Dtype::I32, vec![2], &ints).unwrap()),
+            ("other.buffer", safetensors::tensor::TensorView::new(Dtype::I64, vec![1], &ints).unwrap()),
+        ];
+        let bytes = safetensors::serialize(views.clone(), None).unwrap();
+        let msg = WeightFile::from_bytes(&bytes, "w.safetensors").err().unwrap().to_string();
+        assert!(msg.contains("w.safetensors") && msg.contains("bert.pooler.dense.bias") && msg.contains("I32"), "{msg}");
+        let bytes = safetensors::serialize(views[1..].to_vec(), None).unwrap();
+        assert!(WeightFile::from_bytes(&bytes, "w.safetensors").is_ok());
     }
 
     #[test]

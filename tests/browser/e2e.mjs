@@ -1,8 +1,9 @@
 // End-to-end test of the page in Debian's headless Chromium, WebGPU on its SwiftShader adapter.
 // Serves dist/, a model folder and a slice of MRPC from localhost, then drives the page through a
 // shared link: it trains, pauses and resumes, evaluates, classifies, exports; the exported model
-// must load in the CLI and give the same probabilities. Also: bad inputs and a browser without
-// WebGPU get messages, not a dead tab. Screenshots and the page's console go to --out.
+// must load in the CLI and give the same probabilities. A run reloaded mid-way resumes from its
+// checkpoint in the browser's storage and ends as the uninterrupted run did. Also: bad inputs and
+// a browser without WebGPU get messages, not a dead tab. Screenshots and the console go to --out.
 //
 //   node tests/browser/e2e.mjs [--model DIR] [--steps 20] [--out DIR] [--webtune BIN]
 import { chromium } from 'playwright-core';
@@ -122,9 +123,9 @@ const t0 = Date.now();
 // ---- 1. a shared link trains, pauses, resumes, evaluates, classifies and exports ----------------
 const browser = await launch(['--enable-unsafe-webgpu']);
 try {
-  const query = new URLSearchParams({ model: '/model', data: '/data/MRPC', task: 'mrpc',
-    max_steps: String(steps), batch: opt.batch, max_eval_samples: opt['eval-samples'], logging_steps: '5',
-    autostart: '1' });
+  const runParams = { model: '/model', data: '/data/MRPC', task: 'mrpc', max_steps: String(steps),
+    batch: opt.batch, max_eval_samples: opt['eval-samples'], logging_steps: '5', save_steps: '4' };
+  const query = new URLSearchParams({ ...runParams, autostart: '1' });
   const page = await open(browser, query, 'train');
   await waitState(page, 'training', 5 * 60_000);
   const adapter = await page.textContent('[data-testid=adapter]');
@@ -171,6 +172,9 @@ try {
   const elapsed = Number(await attr(page, '[data-testid=progress]', 'data-elapsed'));
   Object.assign(results, { steps, loss: losses.at(-1), eval_accuracy: acc.at(-1), eval_f1: f1.at(-1),
     train_runtime_s: elapsed, browser_steps_per_second: steps / elapsed });
+  const curve = JSON.parse(await attr(page, '[data-testid=chart]', 'data-losses'));
+  assert.ok(Number(await attr(page, '[data-testid=checkpoint]', 'data-step')) >= 4, 'checkpoints were saved');
+  assert.equal(await page.$('[data-testid=resume-offer]'), null, 'a finished run leaves nothing to resume');
   await page.screenshot({ path: path.join(opt.out, 'page-finished.png'), fullPage: true });
 
   // Try it.
@@ -207,6 +211,32 @@ try {
     page_vs_cli_max_probability_diff: diff });
   console.log('ok - trains from a shared link, pauses, evaluates, classifies, exports a model the CLI reads');
 
+  // ---- 1b. the same run, reloaded mid-way, resumes from its checkpoint in the browser ----------
+  const again = await open(browser, new URLSearchParams(runParams), 'reload');
+  await waitState(again, 'ready', 5 * 60_000);
+  await again.click('[data-testid=train]');
+  await again.waitForFunction(() => Number(document.querySelector('[data-testid=checkpoint]')?.dataset.step) >= 8
+    && Number(document.querySelector('[data-testid=progress]')?.dataset.step) >= 10, null, { timeout, polling: 50 });
+  const reloadedAt = await step(again);
+  await again.reload();
+  await again.waitForSelector('[data-testid=resume-offer]', { timeout: 120_000 });
+  const savedStep = Number(await attr(again, '[data-testid=resume-offer]', 'data-step'));
+  assert.ok(savedStep >= 8 && savedStep <= reloadedAt, `saved at ${savedStep}, reloaded at ${reloadedAt}`);
+  await again.click('[data-testid=resume-run]');
+  await waitState(again, 'finished', timeout);
+  assert.equal(await step(again), steps, 'the resumed run reached the last step');
+  const resumedCurve = JSON.parse(await attr(again, '[data-testid=chart]', 'data-losses'));
+  assert.deepEqual(resumedCurve.map((p) => p[0]), curve.map((p) => p[0]), 'the same logging steps, history included');
+  const lossDiff = Math.max(...curve.map((p, i) => Math.abs(p[1] - resumedCurve[i][1])));
+  assert.ok(lossDiff <= 1e-4, `losses of the resumed run differ by ${lossDiff}: ${JSON.stringify(resumedCurve)} vs ${JSON.stringify(curve)}`);
+  const resumedAcc = await again.$$eval('[data-testid=eval-accuracy]', (els) => els.map((e) => Number(e.dataset.value)));
+  assert.equal(resumedAcc.at(-1), acc.at(-1), 'the same final accuracy');
+  assert.equal(await again.$('[data-testid=resume-offer]'), null, 'nothing left to resume');
+  Object.assign(results, { reloaded_at_step: reloadedAt, resumed_from_step: savedStep,
+    resumed_max_loss_diff: lossDiff });
+  await again.close();
+  console.log('ok - a run reloaded mid-way resumes from its checkpoint and ends as the uninterrupted run');
+
   // ---- 2. a model and GLUE from a (fake) Hub; Stop keeps the model; a reload reads the cache ------
   const hubQuery = 'hub=/hub&model=webtune-test/tiny-bert&data=nyu-mll/glue&task=mrpc&max_steps=40&max_eval_samples=16&autostart=1';
   const hub = await open(browser, hubQuery, 'hub');
@@ -219,13 +249,19 @@ try {
   assert.ok(stoppedAt < 40, `stopped at step ${stoppedAt}`);
   assert.equal(await hub.$$eval('[data-testid=eval-row]', (r) => r.length), 1, 'the stopped model is evaluated');
   assert.equal(await hub.isEnabled('[data-testid=classify]'), true, 'the stopped model can be tried');
+  await hub.waitForSelector('[data-testid=resume-offer]', { timeout: 60_000 });
+  assert.equal(Number(await attr(hub, '[data-testid=resume-offer]', 'data-step')), stoppedAt,
+    'Stop keeps a checkpoint to go on from');
+  await hub.click('[data-testid=discard-run]');
+  await hub.waitForSelector('[data-testid=resume-offer]', { state: 'detached', timeout: 60_000 });
   const weights = '[data-testid=download][data-file="model.safetensors"]';
   assert.equal(await hub.getAttribute(weights, 'data-cached'), 'false');
   await hub.reload();
   await hub.waitForSelector(weights, { timeout: 120_000 });
   assert.equal(await hub.getAttribute(weights, 'data-cached'), 'true', 'a reload reads the weights from the cache');
+  await hub.close(); // its autostarted run would compete for the CPU with what follows
   results.stopped_at_step = stoppedAt;
-  console.log('ok - a Hub id and the Hub\'s GLUE parquet files train; Stop keeps an evaluated model; a reload reads the cache');
+  console.log('ok - a Hub id and the Hub\'s GLUE parquet files train; Stop keeps an evaluated, resumable model; a reload reads the cache');
 
   // ---- 3. bad inputs get messages naming what is wrong ------------------------------------------
   const missing = await open(browser, 'model=/nowhere&data=/data/MRPC&max_steps=2&autostart=1', 'missing');

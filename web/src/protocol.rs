@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use webtune::predict::Prediction;
 use webtune::train::memory::MemoryEstimate;
-use webtune::train::{Event, Report, TrainingArgs};
+use webtune::train::{Event, Report, SaveStrategy, TrainingArgs};
 
 /// The Hub's address; models are read from its `resolve` URLs, which allow cross-origin reads.
 pub const HUB: &str = "https://huggingface.co";
@@ -33,6 +33,14 @@ impl Source {
             Source::Url(join_url(page, v).trim_end_matches('/').to_string())
         } else {
             Source::Hub(v.to_string())
+        }
+    }
+
+    /// In words, for the page.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Hub(id) | Source::Url(id) => id.clone(),
+            Source::Files => "picked files".into(),
         }
     }
 
@@ -91,6 +99,9 @@ pub struct RunRequest {
     pub max_eval_samples: Option<usize>,
     pub seed: u64,
     pub logging_steps: usize,
+    /// A checkpoint every N steps; none: after each epoch.
+    #[serde(default)]
+    pub save_steps: Option<usize>,
 }
 
 /// The Hub dataset GLUE lives in.
@@ -112,6 +123,7 @@ impl Default for RunRequest {
             max_eval_samples: None,
             seed: args.seed,
             logging_steps: 5,
+            save_steps: None,
         }
     }
 }
@@ -154,6 +166,7 @@ impl Query {
                 "max_eval_samples" => r.max_eval_samples = Some(number(key, value)?),
                 "seed" => r.seed = number(key, value)?,
                 "logging_steps" => r.logging_steps = number(key, value)?,
+                "save_steps" => r.save_steps = Some(number(key, value)?),
                 "autostart" => q.autostart = matches!(value, "1" | "true" | "yes"),
                 _ => {}
             }
@@ -173,6 +186,11 @@ impl RunRequest {
             seed: self.seed,
             max_steps: self.max_steps,
             logging_steps: self.logging_steps,
+            // Checkpoints go to the browser's private file system (the worker's `store.rs`).
+            save_strategy: match self.save_steps {
+                Some(n) => SaveStrategy::Steps(n),
+                None => SaveStrategy::Epoch,
+            },
             ..TrainingArgs::default()
         }
     }
@@ -206,6 +224,20 @@ pub enum ToWorker {
     Export,
     /// Forget the model files kept in the browser's cache. Reply: `CacheCleared`.
     ClearCache,
+    /// Continue the run saved in the browser from its last checkpoint.
+    ResumeSaved,
+    /// Forget the saved run. Reply: `Saved(None)`.
+    DiscardSaved,
+}
+
+/// A run kept in the browser, as the page offers it for resuming.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedSummary {
+    pub step: usize,
+    pub total_steps: usize,
+    pub model: String,
+    pub data: String,
+    pub task: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -221,6 +253,12 @@ pub enum FromWorker {
     Train(Event),
     Paused,
     Resumed,
+    /// A checkpoint of this step is in the browser's storage.
+    Checkpointed { step: usize },
+    /// The run saved in the browser (after start-up, and whenever it changes).
+    Saved(Option<SavedSummary>),
+    /// Something the user should know that does not stop the run.
+    Warning(String),
     Finished(Report),
     Prediction(Prediction),
     Exported,
@@ -268,6 +306,10 @@ mod tests {
         let d = Query::parse([], PAGE).unwrap();
         assert_eq!(d.request, RunRequest::default());
         assert!(!d.autostart);
+        assert_eq!(d.request.training_args().save_strategy, SaveStrategy::Epoch, "checkpoints by default");
+        let c = Query::parse([("save_steps", "5")], PAGE).unwrap();
+        assert_eq!(c.request.training_args().save_strategy, SaveStrategy::Steps(5));
+        assert!(Query::parse([("save_steps", "0")], PAGE).unwrap_err().contains("save_steps"));
     }
 
     #[test]

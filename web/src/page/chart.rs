@@ -29,8 +29,14 @@ pub fn LossChart(state: RunState) -> impl IntoView {
         let max = l.iter().map(|p| p.1).fold(0.0, f64::max);
         points(&l, total(), max)
     };
+    // The logged (step, loss) pairs, for tests and for anyone who wants the numbers.
+    let data = move || {
+        let l: Vec<(usize, f32)> = state.losses.with(|l| l.iter().map(|p| (p.step, p.loss)).collect());
+        serde_json::to_string(&l).unwrap_or_default()
+    };
     view! {
-        <svg class="chart" viewBox=format!("0 0 {W} {H}") role="img" aria-label="training loss by step">
+        <svg class="chart" data-testid="chart" data-losses=data viewBox=format!("0 0 {W} {H}") role="img"
+            aria-label="training loss by step">
             <line x1=LEFT y1=H - BOTTOM x2=W - 8.0 y2=H - BOTTOM class="axis" />
             <line x1=LEFT y1=TOP x2=LEFT y2=H - BOTTOM class="axis" />
             <text x=LEFT - 4.0 y=TOP + 8.0 text-anchor="end" class="tick">{move || format!("{:.2}", max_loss())}</text>

@@ -144,6 +144,9 @@ impl WorkerLink {
             FromWorker::Memory(estimate) => s.memory.set(Some(estimate)),
             FromWorker::Train(event) => self.train_event(event),
             FromWorker::Paused => s.set_phase(Phase::Paused, "Paused"),
+            FromWorker::Checkpointed { step } => s.checkpoint.set(Some(step)),
+            FromWorker::Saved(saved) => s.saved.set(saved),
+            FromWorker::Warning(text) => s.warning.set(Some(text)),
             FromWorker::Resumed => s.set_phase(Phase::Training, "Training"),
             FromWorker::Finished(report) => {
                 let text = if report.stopped { "Stopped; the model so far is ready" } else { "Finished" };
@@ -167,11 +170,14 @@ impl WorkerLink {
     fn train_event(&self, event: Event) {
         let s = &self.state;
         match event {
-            Event::Started { total_steps, initialized, .. } => {
+            Event::Started { total_steps, initialized, resumed_from_step, .. } => {
+                // A resumed run replays its history next: the curve and scores are drawn again.
                 s.progress.update(|p| {
                     p.total = total_steps;
-                    p.step = 0;
+                    p.step = resumed_from_step.unwrap_or(0);
                 });
+                s.losses.set(Vec::new());
+                s.evals.set(Vec::new());
                 s.initialized.set(initialized);
                 s.set_phase(Phase::Training, "Training (the first steps also compile the GPU kernels)");
             }

@@ -19,9 +19,9 @@ use chart::LossChart;
 use link::WorkerLink;
 use state::{Phase, RunState};
 
-const QUERY_KEYS: [&str; 13] = [
+const QUERY_KEYS: [&str; 14] = [
     "hub", "model", "data", "task", "epochs", "batch", "lr", "max_steps", "max_train_samples", "max_eval_samples",
-    "seed", "logging_steps", "autostart",
+    "seed", "logging_steps", "save_steps", "autostart",
 ];
 
 /// The query string as (key, value) pairs of the keys the page knows.
@@ -60,6 +60,7 @@ struct Form {
     max_eval_samples: RwSignal<String>,
     seed: RwSignal<String>,
     logging_steps: RwSignal<String>,
+    save_steps: RwSignal<String>,
 }
 
 impl Form {
@@ -77,6 +78,7 @@ impl Form {
             max_eval_samples: RwSignal::new(opt_text(r.max_eval_samples)),
             seed: RwSignal::new(r.seed.to_string()),
             logging_steps: RwSignal::new(r.logging_steps.to_string()),
+            save_steps: RwSignal::new(opt_text(r.save_steps)),
         }
     }
 
@@ -86,7 +88,7 @@ impl Form {
             ("hub", self.hub), ("model", self.model), ("data", self.data), ("task", self.task), ("epochs", self.epochs),
             ("batch", self.batch), ("lr", self.lr), ("max_steps", self.max_steps),
             ("max_train_samples", self.max_train_samples), ("max_eval_samples", self.max_eval_samples),
-            ("seed", self.seed), ("logging_steps", self.logging_steps),
+            ("seed", self.seed), ("logging_steps", self.logging_steps), ("save_steps", self.save_steps),
         ];
         let values: Vec<(&str, String)> = fields
             .iter()
@@ -259,6 +261,7 @@ pub fn App() -> impl IntoView {
                 {field("Training examples (optional)", "max_train_samples", form.max_train_samples)}
                 {field("Validation examples (optional)", "max_eval_samples", form.max_eval_samples)}
                 {field("Seed", "seed", form.seed)}
+                {field("Checkpoint every N steps (optional; default: each epoch)", "save_steps", form.save_steps)}
             </div>
             <div class="buttons">
                 <button data-testid="train" prop:disabled=move || running() || phase() == Phase::Starting
@@ -273,12 +276,29 @@ pub fn App() -> impl IntoView {
                     on:click=move |_| send(ToWorker::ClearCache)>"Forget downloaded models"</button>
             </div>
             {move || state.cache_note.get().map(|n| view! { <p class="note">{n}</p> })}
+            {move || state.saved.get().filter(|_| !running()).map(|s| view! {
+                <div class="resume-offer" data-testid="resume-offer" data-step=s.step.to_string()>
+                    <p>{format!(
+                        "A run of {} on {} ({}) is saved at step {} of {}: it can go on from there.",
+                        s.model, s.data, s.task, s.step, s.total_steps
+                    )}</p>
+                    <button data-testid="resume-run" prop:disabled=move || phase() == Phase::Starting
+                        on:click=move |_| {
+                            state.reset_for_run();
+                            state.saved.set(None);
+                            send(ToWorker::ResumeSaved);
+                        }>"Resume it"</button>
+                    <button class="secondary" data-testid="discard-run"
+                        on:click=move |_| send(ToWorker::DiscardSaved)>"Discard it"</button>
+                </div>
+            })}
         </section>
 
         <section class="progress">
             <h2>"Progress"</h2>
             <p data-testid="status" data-state=move || phase().name() role="status">{move || state.status.get()}</p>
             {move || state.error.get().map(|e| view! { <p class="error" data-testid="error" role="alert">{e}</p> })}
+            {move || state.warning.get().map(|w| view! { <p class="warning" data-testid="warning">{w}</p> })}
             {move || state.downloads.get().into_iter().map(|d| {
                 let pct = d.total.map(|t| 100.0 * d.loaded as f64 / t.max(1) as f64);
                 view! {
@@ -306,6 +326,11 @@ pub fn App() -> impl IntoView {
                 " · loss " <span data-testid="loss" data-value=move || last_loss().map(|l| l.to_string()).unwrap_or_default()>
                     {move || last_loss().map(|l| format!("{l:.4}")).unwrap_or_else(|| "–".into())}</span>
             </p>
+            {move || state.checkpoint.get().map(|n| view! {
+                <p class="note" data-testid="checkpoint" data-step=n.to_string()>
+                    {format!("Checkpoint saved in this browser at step {n}: a reload can resume from it")}
+                </p>
+            })}
             {move || (!state.initialized.get().is_empty()).then(|| view! {
                 <p class="note">{format!("New classification head: {}", state.initialized.get().join(", "))}</p>
             })}

@@ -7,7 +7,7 @@ use webtune::train::memory::MemoryEstimate;
 use webtune::train::{Metrics, Report};
 
 use crate::bridge::Files;
-use crate::protocol::AdapterInfo;
+use crate::protocol::{AdapterInfo, SavedSummary};
 
 /// The page's phase; `data-state` on the status line carries its name for tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +100,11 @@ pub struct RunState {
     pub exported: RwSignal<Vec<ExportedFile>>,
     pub error: RwSignal<Option<String>>,
     pub cache_note: RwSignal<Option<String>>,
+    /// The run kept in the browser's storage, which the page offers to resume.
+    pub saved: RwSignal<Option<SavedSummary>>,
+    /// The step of this run's latest checkpoint.
+    pub checkpoint: RwSignal<Option<usize>>,
+    pub warning: RwSignal<Option<String>>,
 }
 
 impl RunState {
@@ -121,6 +126,9 @@ impl RunState {
             exported: RwSignal::new(Vec::new()),
             error: RwSignal::new(None),
             cache_note: RwSignal::new(None),
+            saved: RwSignal::new(None),
+            checkpoint: RwSignal::new(None),
+            warning: RwSignal::new(None),
         }
     }
 
@@ -148,6 +156,8 @@ impl RunState {
         self.prediction.set(None);
         self.revoke_exported();
         self.error.set(None);
+        self.checkpoint.set(None);
+        self.warning.set(None);
         self.set_phase(Phase::Loading, "Starting");
     }
 

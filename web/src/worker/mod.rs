@@ -4,6 +4,7 @@
 mod fetch;
 mod gpu;
 mod session;
+mod store;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -45,28 +46,43 @@ struct Worker {
 }
 
 impl Worker {
+    /// A new run (`Some`: the request and the picked files) or the saved one (`None`).
+    fn train(self: &Rc<Self>, new: Option<(crate::protocol::RunRequest, Files)>) {
+        if self.running.get() {
+            return fail("a run is already going; stop it first");
+        }
+        self.running.set(true);
+        self.controls.paused.set(false);
+        self.controls.stop.set(false);
+        let this = self.clone();
+        spawn_local(async move {
+            let device = this.device.borrow().clone();
+            let result = match new {
+                Some((request, files)) => session::run(request, files, device, &this.controls).await,
+                None => session::resume(device, &this.controls).await,
+            };
+            match result {
+                Ok((trained, device)) => {
+                    *this.trained.borrow_mut() = Some(Rc::new(trained));
+                    *this.device.borrow_mut() = Some(device);
+                }
+                Err(e) => fail(e),
+            }
+            this.running.set(false);
+            report_saved().await;
+        });
+    }
+
     fn handle(self: &Rc<Self>, message: ToWorker, files: Files) {
         match message {
-            ToWorker::Start(request) => {
-                if self.running.get() {
-                    return fail("a run is already going; stop it first");
+            ToWorker::Start(request) => self.train(Some((request, files))),
+            ToWorker::ResumeSaved => self.train(None),
+            ToWorker::DiscardSaved => spawn_local(async {
+                if let Err(e) = store::clear().await {
+                    fail(e);
                 }
-                self.running.set(true);
-                self.controls.paused.set(false);
-                self.controls.stop.set(false);
-                let this = self.clone();
-                spawn_local(async move {
-                    let device = this.device.borrow().clone();
-                    match session::run(request, files, device, &this.controls).await {
-                        Ok((trained, device)) => {
-                            *this.trained.borrow_mut() = Some(Rc::new(trained));
-                            *this.device.borrow_mut() = Some(device);
-                        }
-                        Err(e) => fail(e),
-                    }
-                    this.running.set(false);
-                });
-            }
+                report_saved().await;
+            }),
             ToWorker::Pause => self.controls.paused.set(true),
             ToWorker::Resume => self.controls.paused.set(false),
             ToWorker::Stop => {
@@ -100,6 +116,14 @@ impl Worker {
                 });
             }
         }
+    }
+}
+
+/// Tells the page which run, if any, can be resumed.
+async fn report_saved() {
+    match store::saved().await {
+        Ok(saved) => post(&FromWorker::Saved(saved), &Vec::new()),
+        Err(e) => post(&FromWorker::Warning(e), &Vec::new()),
     }
 }
 
@@ -155,7 +179,10 @@ pub fn start() {
     on_message.forget();
     spawn_local(async {
         match gpu::adapter_info().await {
-            Ok(info) => post(&FromWorker::Ready(info), &Vec::new()),
+            Ok(info) => {
+                post(&FromWorker::Ready(info), &Vec::new());
+                report_saved().await;
+            }
             Err(reason) => post(&FromWorker::NoWebGpu(reason), &Vec::new()),
         }
     });

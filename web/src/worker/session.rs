@@ -13,10 +13,10 @@ use webtune::model::{BertConfig, BertForSequenceClassification};
 use webtune::predict::{Prediction, predict};
 use webtune::pretrained::{ModelFiles, NamedBytes, save_pretrained, task_config};
 use webtune::train::memory;
-use webtune::train::{Control, Event, Flow, TaskData, train_with_control};
+use webtune::train::{Checkpoint, Control, Event, Flow, Resume, TaskData, train_with_control};
 
 use super::fetch::{FetchError, fetch};
-use super::{Controls, gpu, post};
+use super::{Controls, gpu, post, store};
 use crate::bridge::Files;
 use crate::protocol::{FromWorker, RunRequest, Source};
 
@@ -92,33 +92,22 @@ async fn model_files(hub: &str, source: &Source, picked: &Files) -> Result<Model
     Ok(ModelFiles { config, weights, tokenizer_json, vocab_txt, tokenizer_config, special_tokens_map: None })
 }
 
-/// A split from the Hub's parquet files (`nyu-mll/glue`), or GLUE's TSV files at a URL or picked
+/// A split's file: the Hub's parquet file (`nyu-mll/glue`), or GLUE's TSV file at a URL or picked
 /// (picked files may also be the Hub's parquet ones).
-async fn split(task: Task, hub: &str, source: &Source, picked: &Files, split: Split) -> Result<Vec<Example>, String> {
-    let parquet = |file: NamedBytes| task.parse_parquet(&file.bytes, &file.name).map_err(|e| e.to_string());
-    let tsv = |file: NamedBytes| {
-        let text = String::from_utf8(file.bytes).map_err(|e| format!("{}: not UTF-8 text ({e})", file.name))?;
-        task.parse_tsv(&text, &file.name).map_err(|e| e.to_string())
-    };
+async fn split_file(task: Task, hub: &str, source: &Source, picked: &Files, split: Split) -> Result<NamedBytes, String> {
     let (tsv_name, parquet_name) = (task.file_name(split), task.hub_file(split));
     match source {
-        Source::Hub(_) => {
-            let file = get_file(hub, source, picked, "data/", parquet_name, Some(task.hub_dir()), false)
-                .await?
-                .ok_or_else(|| missing(source, &format!("{}/{parquet_name}", task.hub_dir())))?;
-            parquet(file)
-        }
-        Source::Url(_) => {
-            let file = get_file(hub, source, picked, "data/", tsv_name, None, false)
-                .await?
-                .ok_or_else(|| missing(source, tsv_name))?;
-            tsv(file)
-        }
+        Source::Hub(_) => get_file(hub, source, picked, "data/", parquet_name, Some(task.hub_dir()), false)
+            .await?
+            .ok_or_else(|| missing(source, &format!("{}/{parquet_name}", task.hub_dir()))),
+        Source::Url(_) => get_file(hub, source, picked, "data/", tsv_name, None, false)
+            .await?
+            .ok_or_else(|| missing(source, tsv_name)),
         Source::Files => {
             if let Some(file) = get_file(hub, source, picked, "data/", tsv_name, None, false).await? {
-                tsv(file)
+                Ok(file)
             } else if let Some(file) = get_file(hub, source, picked, "data/", parquet_name, None, false).await? {
-                parquet(file)
+                Ok(file)
             } else {
                 Err(missing(source, &format!("{tsv_name} (or {parquet_name})")))
             }
@@ -126,10 +115,21 @@ async fn split(task: Task, hub: &str, source: &Source, picked: &Files, split: Sp
     }
 }
 
-/// Lets the page's messages in between steps, and holds the run while it is paused.
+/// A split's examples; the file's name says whether it is parquet or TSV.
+fn parse_split(task: Task, file: &NamedBytes) -> Result<Vec<Example>, String> {
+    if file.name.ends_with(".parquet") {
+        return task.parse_parquet(&file.bytes, &file.name).map_err(|e| e.to_string());
+    }
+    let text = std::str::from_utf8(&file.bytes).map_err(|e| format!("{}: not UTF-8 text ({e})", file.name))?;
+    task.parse_tsv(text, &file.name).map_err(|e| e.to_string())
+}
+
+/// Lets the page's messages in between steps, holds the run while it is paused, and keeps its
+/// checkpoints in the browser's storage.
 struct PageControl<'a> {
     controls: &'a Controls,
     last_yield: web_time::Instant,
+    store: store::Writer,
 }
 
 impl Control for PageControl<'_> {
@@ -152,15 +152,29 @@ impl Control for PageControl<'_> {
         })
     }
 
-    fn save(&mut self, checkpoint: webtune::train::Checkpoint) -> Pin<Box<dyn Future<Output = webtune::Result<()>> + '_>> {
-        let step = checkpoint.step;
-        Box::pin(std::future::ready(Err(webtune::Error::Invalid(format!(
-            "a checkpoint is due at step {step}, but the page does not keep checkpoints"
-        )))))
+    fn save(&mut self, checkpoint: Checkpoint) -> Pin<Box<dyn Future<Output = webtune::Result<()>> + '_>> {
+        Box::pin(async move {
+            // A full or unavailable storage costs the checkpoint, not the run.
+            match self.store.save(&checkpoint).await {
+                Ok(()) => post(&FromWorker::Checkpointed { step: checkpoint.step }, &Vec::new()),
+                Err(e) => post(&FromWorker::Warning(e), &Vec::new()),
+            }
+            Ok(())
+        })
     }
 }
 
-/// The whole run. Returns the fine-tuned model and the WebGPU device (kept for the next run).
+/// A run's inputs, downloaded (a new run) or read back from the browser's storage (a resumed one).
+struct Inputs {
+    request: RunRequest,
+    files: ModelFiles,
+    train: NamedBytes,
+    validation: NamedBytes,
+    /// The checkpoint's trainer_state.json and moments, when resuming.
+    resume: Option<[NamedBytes; 3]>,
+}
+
+/// A new run: downloads the model and the data, then trains.
 pub async fn run(
     request: RunRequest,
     picked: Files,
@@ -168,18 +182,39 @@ pub async fn run(
     controls: &Controls,
 ) -> Result<(Trained, Device), String> {
     let task = Task::parse(&request.task).map_err(|e| e.to_string())?;
-    let args = request.training_args();
-    args.validate().map_err(|e| e.to_string())?;
-
+    request.training_args().validate().map_err(|e| e.to_string())?;
     stage("Downloading the model");
     let files = model_files(&request.hub, &request.model, &picked).await?;
+    stage("Downloading the dataset");
+    let train = split_file(task, &request.hub, &request.data, &picked, Split::Train).await?;
+    let validation = split_file(task, &request.hub, &request.data, &picked, Split::Validation).await?;
+    train_inputs(Inputs { request, files, train, validation, resume: None }, device, controls).await
+}
+
+/// The run saved in the browser, from its last checkpoint.
+pub async fn resume(device: Option<Device>, controls: &Controls) -> Result<(Trained, Device), String> {
+    stage("Reading the saved run");
+    let saved = store::load().await?;
+    let inputs = Inputs {
+        request: saved.run.request,
+        files: saved.model,
+        train: saved.train,
+        validation: saved.validation,
+        resume: Some(saved.state),
+    };
+    train_inputs(inputs, device, controls).await
+}
+
+async fn train_inputs(inputs: Inputs, device: Option<Device>, controls: &Controls) -> Result<(Trained, Device), String> {
+    let Inputs { request, files, train, validation, resume } = inputs;
+    let task = Task::parse(&request.task).map_err(|e| e.to_string())?;
+    let args = request.training_args();
+    args.validate().map_err(|e| e.to_string())?;
     let base_config = files.config().map_err(|e| e.to_string())?;
     let tokenizer = files.tokenizer(&base_config).map_err(|e| e.to_string())?;
     let config = task_config(&base_config, task);
-
-    stage("Downloading the dataset");
-    let mut train_rows = split(task, &request.hub, &request.data, &picked, Split::Train).await?;
-    let mut eval_rows = split(task, &request.hub, &request.data, &picked, Split::Validation).await?;
+    let mut train_rows = parse_split(task, &train)?;
+    let mut eval_rows = parse_split(task, &validation)?;
     if let Some(n) = request.max_train_samples {
         train_rows.truncate(n);
     }
@@ -188,15 +223,8 @@ pub async fn run(
     }
 
     stage("Tokenizing");
-    let data = TaskData::from_examples(
-        task,
-        &tokenizer,
-        &train_rows,
-        "the training split",
-        &eval_rows,
-        "the validation split",
-    )
-    .map_err(|e| e.to_string())?;
+    let data = TaskData::from_examples(task, &tokenizer, &train_rows, &train.name, &eval_rows, &validation.name)
+        .map_err(|e| e.to_string())?;
 
     stage("Checking the GPU");
     let info = gpu::adapter_info().await?;
@@ -213,13 +241,27 @@ pub async fn run(
     stage("Loading the weights");
     let autodiff = device.clone().autodiff();
     let (model, initialized) = files.load_model(&config, &autodiff, args.seed).map_err(|e| e.to_string())?;
+    let (resume, store) = match &resume {
+        Some([state, exp_avg, exp_avg_sq]) => {
+            let r = Resume::load(&config, state, exp_avg, exp_avg_sq, &autodiff).map_err(|e| e.to_string())?;
+            (Some(r), store::Writer::resumed())
+        }
+        None => (None, store::Writer::new_run(&request, &files, &train, &validation)),
+    };
 
     stage("Training (the first steps also compile the GPU kernels)");
     let mut sink = |event: &Event| post(&FromWorker::Train(event.clone()), &Vec::new());
-    let mut control = PageControl { controls, last_yield: web_time::Instant::now() };
-    let (model, report) = train_with_control(model, &data, &args, &autodiff, initialized, &mut sink, &mut control, None)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut control = PageControl { controls, last_yield: web_time::Instant::now(), store };
+    let (model, report) =
+        train_with_control(model, &data, &args, &autodiff, initialized, &mut sink, &mut control, resume)
+            .await
+            .map_err(|e| e.to_string())?;
+    // A finished run needs no checkpoint; a stopped one stays resumable.
+    if !report.stopped {
+        if let Err(e) = store::clear().await {
+            post(&FromWorker::Warning(e), &Vec::new());
+        }
+    }
     post(&FromWorker::Finished(report), &Vec::new());
     let trained = Trained { model: model.valid(), config, tokenizer, files, device: device.clone() };
     Ok((trained, device))

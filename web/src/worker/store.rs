@@ -1,0 +1,299 @@
+//! The run's checkpoints in the browser's origin private file system (OPFS), so that a reload, a
+//! closed tab or a lost GPU costs at most the steps since the last checkpoint.
+//!
+//! Layout under `webtune-run/`: `run.json` (the request and the data files' names), `model/` (the
+//! base model's config and tokenizer), `data/` (the training and validation files as they arrived),
+//! and `checkpoint-STEP/` folders. A checkpoint counts once its `complete` marker exists, and the
+//! marker is written after every other file of it is closed: a tab killed mid-write leaves the
+//! previous checkpoint as the one to resume. One run is kept; a new run's first checkpoint
+//! replaces it, and a run that finishes removes it.
+//!
+//! The File System API is called through `Reflect` (web-sys's bindings of it need unstable cfg
+//! flags, and new web-sys features would rebuild burn's whole wasm tree).
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use webtune::pretrained::{ModelFiles, NamedBytes};
+use webtune::train::checkpoint::{
+    EXP_AVG_FILE, EXP_AVG_SQ_FILE, MODEL_FILE, RunSettings, TRAINER_STATE_FILE, TrainerState,
+};
+use webtune::train::Checkpoint;
+
+use crate::protocol::{RunRequest, SavedSummary};
+
+const ROOT: &str = "webtune-run";
+const RUN: &str = "run.json";
+const COMPLETE: &str = "complete";
+const PREFIX: &str = "checkpoint-";
+
+/// `run.json`: what a resumed run needs besides the files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedRun {
+    pub request: RunRequest,
+    /// Under `model/`: config.json and the tokenizer files (the weights are the checkpoint's).
+    pub model_files: Vec<String>,
+    /// Under `data/`, as they arrived (a `.parquet` name is read as the Hub's parquet).
+    pub train_file: String,
+    pub validation_file: String,
+}
+
+/// Everything a resumed run reads back.
+pub struct Loaded {
+    pub run: SavedRun,
+    pub model: ModelFiles,
+    pub train: NamedBytes,
+    pub validation: NamedBytes,
+    /// trainer_state.json, exp_avg.safetensors, exp_avg_sq.safetensors
+    pub state: [NamedBytes; 3],
+}
+
+fn js_text(e: &JsValue) -> String {
+    let name = Reflect::get(e, &"name".into()).ok().and_then(|n| n.as_string());
+    let message = Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string());
+    match (name, message, e.as_string()) {
+        (Some(n), Some(m), _) => format!("{n}: {m}"),
+        (_, _, Some(s)) => s,
+        _ => format!("{e:?}"),
+    }
+}
+
+fn is_not_found(e: &JsValue) -> bool {
+    Reflect::get(e, &"name".into()).ok().and_then(|n| n.as_string()).as_deref() == Some("NotFoundError")
+}
+
+/// `target.method(...args)`, awaited when it returns a promise.
+async fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let f: Function = Reflect::get(target, &method.into())?
+        .dyn_into()
+        .map_err(|_| JsValue::from(format!("{method} is not supported by this browser")))?;
+    let result = f.apply(target, &args.iter().collect::<Array>())?;
+    match result.dyn_into::<Promise>() {
+        Ok(p) => JsFuture::from(p).await,
+        Err(value) => Ok(value),
+    }
+}
+
+fn flag(key: &str, value: bool) -> JsValue {
+    let o = Object::new();
+    let _ = Reflect::set(&o, &key.into(), &value.into());
+    o.into()
+}
+
+async fn opfs() -> Result<JsValue, JsValue> {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into())?;
+    let storage = Reflect::get(&navigator, &"storage".into())?;
+    if storage.is_undefined() {
+        return Err("this browser has no origin private file system (navigator.storage)".into());
+    }
+    call(&storage, "getDirectory", &[]).await
+}
+
+async fn dir(parent: &JsValue, name: &str, create: bool) -> Result<JsValue, JsValue> {
+    call(parent, "getDirectoryHandle", &[name.into(), flag("create", create)]).await
+}
+
+async fn write(dir: &JsValue, name: &str, bytes: &[u8]) -> Result<(), JsValue> {
+    let file = call(dir, "getFileHandle", &[name.into(), flag("create", true)]).await?;
+    let writable = call(&file, "createWritable", &[]).await?;
+    // A copy in JS memory: a view on wasm memory could move while the write is pending.
+    call(&writable, "write", &[Uint8Array::from(bytes).into()]).await?;
+    call(&writable, "close", &[]).await?;
+    Ok(())
+}
+
+async fn read(dir: &JsValue, name: &str) -> Result<Vec<u8>, JsValue> {
+    let file = call(dir, "getFileHandle", &[name.into()]).await?;
+    let blob = call(&file, "getFile", &[]).await?;
+    let buffer = call(&blob, "arrayBuffer", &[]).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+async fn remove(dir: &JsValue, name: &str) -> Result<(), JsValue> {
+    match call(dir, "removeEntry", &[name.into(), flag("recursive", true)]).await {
+        Err(e) if !is_not_found(&e) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+async fn names(dir: &JsValue) -> Result<Vec<String>, JsValue> {
+    let iterator = call(dir, "keys", &[]).await?;
+    let mut out = Vec::new();
+    loop {
+        let next = call(&iterator, "next", &[]).await?;
+        if Reflect::get(&next, &"done".into())?.is_truthy() {
+            return Ok(out);
+        }
+        if let Some(name) = Reflect::get(&next, &"value".into())?.as_string() {
+            out.push(name);
+        }
+    }
+}
+
+/// The complete checkpoints in the run folder, oldest first.
+async fn checkpoints(run: &JsValue) -> Result<Vec<usize>, JsValue> {
+    let mut steps = Vec::new();
+    for name in names(run).await? {
+        let Some(step) = name.strip_prefix(PREFIX).and_then(|s| s.parse::<usize>().ok()) else { continue };
+        let folder = dir(run, &name, false).await?;
+        match call(&folder, "getFileHandle", &[COMPLETE.into()]).await {
+            Ok(_) => steps.push(step),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    steps.sort();
+    Ok(steps)
+}
+
+async fn run_folder() -> Result<Option<JsValue>, JsValue> {
+    match dir(&opfs().await?, ROOT, false).await {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The saved run, if there is one with a complete checkpoint: what the page offers to resume.
+pub async fn saved() -> Result<Option<SavedSummary>, String> {
+    let inner = async {
+        let Some(run) = run_folder().await? else { return Ok(None) };
+        let Some(&step) = checkpoints(&run).await?.last() else { return Ok(None) };
+        let saved: SavedRun = serde_json::from_slice(&read(&run, RUN).await?)
+            .map_err(|e| JsValue::from(format!("{ROOT}/{RUN}: {e}")))?;
+        let folder = dir(&run, &format!("{PREFIX}{step}"), false).await?;
+        let state: TrainerState = serde_json::from_slice(&read(&folder, TRAINER_STATE_FILE).await?)
+            .map_err(|e| JsValue::from(format!("{ROOT}/{PREFIX}{step}/{TRAINER_STATE_FILE}: {e}")))?;
+        let settings: RunSettings = state.settings;
+        Ok::<_, JsValue>(Some(SavedSummary {
+            step,
+            total_steps: settings.total_steps,
+            model: saved.request.model.describe(),
+            data: saved.request.data.describe(),
+            task: saved.request.task.clone(),
+        }))
+    };
+    inner.await.map_err(|e| format!("the saved run could not be read: {}", js_text(&e)))
+}
+
+/// Reads the saved run back for resuming.
+pub async fn load() -> Result<Loaded, String> {
+    let inner = async {
+        let run = run_folder().await?.ok_or_else(|| JsValue::from("there is no saved run"))?;
+        let step = *checkpoints(&run).await?.last().ok_or_else(|| JsValue::from("the saved run has no checkpoint"))?;
+        let saved: SavedRun = serde_json::from_slice(&read(&run, RUN).await?)
+            .map_err(|e| JsValue::from(format!("{ROOT}/{RUN}: {e}")))?;
+        let named = |folder: &str, name: &str, bytes: Vec<u8>| NamedBytes { name: format!("{ROOT}/{folder}/{name}"), bytes };
+        let model_dir = dir(&run, "model", false).await?;
+        let mut model: Vec<NamedBytes> = Vec::new();
+        for name in &saved.model_files {
+            model.push(named("model", name, read(&model_dir, name).await?));
+        }
+        let pick = |name: &str| model.iter().find(|f| f.name.ends_with(&format!("/{name}"))).cloned();
+        let folder_name = format!("{PREFIX}{step}");
+        let ckpt = dir(&run, &folder_name, false).await?;
+        let files = ModelFiles {
+            config: pick("config.json").ok_or_else(|| JsValue::from("model/config.json is missing"))?,
+            weights: named(&folder_name, MODEL_FILE, read(&ckpt, MODEL_FILE).await?),
+            tokenizer_json: pick("tokenizer.json"),
+            vocab_txt: pick("vocab.txt"),
+            tokenizer_config: pick("tokenizer_config.json"),
+            special_tokens_map: pick("special_tokens_map.json"),
+        };
+        let data = dir(&run, "data", false).await?;
+        let train = named("data", &saved.train_file, read(&data, &saved.train_file).await?);
+        let validation = named("data", &saved.validation_file, read(&data, &saved.validation_file).await?);
+        let mut state = Vec::new();
+        for name in [TRAINER_STATE_FILE, EXP_AVG_FILE, EXP_AVG_SQ_FILE] {
+            state.push(named(&folder_name, name, read(&ckpt, name).await?));
+        }
+        let state: [NamedBytes; 3] = state.try_into().map_err(|_| JsValue::from("three state files"))?;
+        Ok::<_, JsValue>(Loaded { run: saved, model: files, train, validation, state })
+    };
+    inner.await.map_err(|e| format!("the saved run could not be read: {}", js_text(&e)))
+}
+
+/// Forgets the saved run.
+pub async fn clear() -> Result<(), String> {
+    let inner = async { remove(&opfs().await?, ROOT).await };
+    inner.await.map_err(|e| format!("the saved run could not be removed: {}", js_text(&e)))
+}
+
+/// Writes a run's checkpoints. A new run writes its files with its first checkpoint (replacing
+/// the saved run then, not before: a run that fails early leaves the old one resumable).
+pub struct Writer {
+    run: Option<JsValue>,
+    /// What a new run writes first; `None` for a resumed run, whose files are there.
+    first: Option<(SavedRun, ModelFiles, NamedBytes, NamedBytes)>,
+}
+
+impl Writer {
+    pub fn new_run(request: &RunRequest, model: &ModelFiles, train: &NamedBytes, validation: &NamedBytes) -> Self {
+        let base = |f: &NamedBytes| f.name.rsplit('/').next().unwrap_or(&f.name).to_string();
+        let saved = SavedRun {
+            request: request.clone(),
+            model_files: Vec::new(),
+            train_file: base(train),
+            validation_file: base(validation),
+        };
+        Writer { run: None, first: Some((saved, model.clone(), train.clone(), validation.clone())) }
+    }
+
+    pub fn resumed() -> Self {
+        Writer { run: None, first: None }
+    }
+
+    pub async fn save(&mut self, checkpoint: &Checkpoint) -> Result<(), String> {
+        self.save_inner(checkpoint).await.map_err(|e| {
+            format!("the checkpoint at step {} could not be saved in the browser: {}", checkpoint.step, js_text(&e))
+        })
+    }
+
+    async fn save_inner(&mut self, checkpoint: &Checkpoint) -> Result<(), JsValue> {
+        if self.run.is_none() {
+            let root = opfs().await?;
+            if let Some((mut saved, model, train, validation)) = self.first.take() {
+                remove(&root, ROOT).await?;
+                let run = dir(&root, ROOT, true).await?;
+                let model_dir = dir(&run, "model", true).await?;
+                let named = [
+                    ("config.json", Some(&model.config)),
+                    ("tokenizer.json", model.tokenizer_json.as_ref()),
+                    ("vocab.txt", model.vocab_txt.as_ref()),
+                    ("tokenizer_config.json", model.tokenizer_config.as_ref()),
+                    ("special_tokens_map.json", model.special_tokens_map.as_ref()),
+                ];
+                for (name, file) in named {
+                    if let Some(f) = file {
+                        write(&model_dir, name, &f.bytes).await?;
+                        saved.model_files.push(name.to_string());
+                    }
+                }
+                let data = dir(&run, "data", true).await?;
+                write(&data, &saved.train_file, &train.bytes).await?;
+                write(&data, &saved.validation_file, &validation.bytes).await?;
+                let json = serde_json::to_vec(&saved).map_err(|e| JsValue::from(e.to_string()))?;
+                write(&run, RUN, &json).await?;
+                self.run = Some(run);
+            } else {
+                self.run = Some(dir(&root, ROOT, true).await?);
+            }
+        }
+        let run = self.run.as_ref().expect("opened above");
+        let name = format!("{PREFIX}{}", checkpoint.step);
+        remove(run, &name).await?;
+        let folder = dir(run, &name, true).await?;
+        for (file, bytes) in &checkpoint.files {
+            write(&folder, file, bytes).await?;
+        }
+        write(&folder, COMPLETE, b"").await?;
+        // Older checkpoints (and any half-written one) go only once this one is complete.
+        for other in names(run).await? {
+            if other.starts_with(PREFIX) && other != name {
+                remove(run, &other).await?;
+            }
+        }
+        Ok(())
+    }
+}
