@@ -38,9 +38,54 @@ impl Backend {
         match self {
             Backend::Wgpu => wgpu_device().await.map_err(fail),
             Backend::Cpu => cpu_device().ok_or_else(|| fail("this build has no CPU backend".into())),
-            Backend::Cuda => cuda_device().map_err(fail),
+            Backend::Cuda => cuda_device(0).map_err(fail),
         }
     }
+}
+
+/// One device of a data-parallel run (`--devices`): `cpu`, `wgpu`, `cuda` or `cuda:N` (a local GPU),
+/// or `ws://host:port` (device 0 of the burn server there, see `webtune serve`), or
+/// `ws://host:port#N` for its device N.
+pub async fn open(spec: &str) -> Result<Device> {
+    let spec = spec.trim();
+    if spec.starts_with("ws://") || spec.starts_with("wss://") {
+        return remote_device(spec).await;
+    }
+    if let Some(index) = spec.strip_prefix("cuda:") {
+        let index: usize = index
+            .parse()
+            .map_err(|_| Error::Invalid(format!("device `{spec}`: expected cuda:N with N a number")))?;
+        return cuda_device(index).map_err(|reason| Error::Backend { backend: spec.into(), reason });
+    }
+    Backend::parse(spec)
+        .map_err(|_| Error::Invalid(format!("device `{spec}`: expected cpu, wgpu, cuda, cuda:N or ws://host:port")))?
+        .init()
+        .await
+}
+
+#[cfg(all(feature = "remote", not(target_arch = "wasm32")))]
+async fn remote_device(spec: &str) -> Result<Device> {
+    use burn::remote::RemoteHost;
+    let (url, index) = match spec.rsplit_once('#') {
+        Some((url, n)) => {
+            let n: usize = n.parse().map_err(|_| Error::Invalid(format!("device `{spec}`: `#{n}` is not a device number")))?;
+            (url, n)
+        }
+        None => (spec, 0),
+    };
+    Device::remote_options(&RemoteHost::websocket(url))
+        .device_index(index)
+        .init_async()
+        .await
+        .map_err(|e| Error::Backend {
+            backend: spec.into(),
+            reason: format!("{e} (is `webtune serve` running there?)"),
+        })
+}
+
+#[cfg(not(all(feature = "remote", not(target_arch = "wasm32"))))]
+async fn remote_device(spec: &str) -> Result<Device> {
+    Err(Error::Backend { backend: spec.into(), reason: "this build has no remote devices (cargo feature `remote`)".into() })
 }
 
 #[cfg(feature = "wgpu")]
@@ -64,9 +109,9 @@ fn cpu_device() -> Option<Device> {
 }
 
 #[cfg(feature = "cuda")]
-fn cuda_device() -> std::result::Result<Device, String> {
+fn cuda_device(index: usize) -> std::result::Result<Device, String> {
     use burn::tensor::Tensor;
-    let device = Device::cuda(0);
+    let device = Device::cuda(index);
     // The CUDA runtime starts lazily and panics when there is no driver or GPU: probe it once
     // here so the user gets a sentence instead.
     let probe = device.clone();
@@ -81,6 +126,6 @@ fn cuda_device() -> std::result::Result<Device, String> {
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda_device() -> std::result::Result<Device, String> {
+fn cuda_device(_index: usize) -> std::result::Result<Device, String> {
     Err("this build has no CUDA support; rebuild with `cargo build --release --features cuda`".into())
 }

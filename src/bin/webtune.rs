@@ -40,6 +40,18 @@ enum Command {
     Predict(PredictCmd),
     /// Measure training speed on MRPC batches; prints one JSON object.
     Bench(BenchCmd),
+    /// Serve this machine's device to `webtune train --devices ws://HOST:PORT` on another machine
+    /// (a burn remote server over WebSocket). Runs until stopped (Ctrl+C).
+    Serve(ServeCmd),
+}
+
+#[derive(Args)]
+struct ServeCmd {
+    /// cpu, wgpu or cuda
+    #[arg(long, default_value = "wgpu")]
+    device: String,
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
 }
 
 #[derive(Args)]
@@ -132,6 +144,12 @@ struct TrainCmd {
     /// must be those of the run that wrote it.
     #[arg(long)]
     resume_from_checkpoint: Option<String>,
+    /// Data parallelism: a comma-separated list of devices that each take
+    /// --per-device-train-batch-size examples of every batch (cpu, wgpu, cuda:N, or ws://HOST:PORT
+    /// for a `webtune serve` on another machine). Gradients are averaged on --backend's device,
+    /// which keeps the weights and the optimizer.
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<String>,
 }
 
 impl TrainCmd {
@@ -192,13 +210,34 @@ struct BenchCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = pollster::block_on(async {
-        match cli.command {
-            Command::Train(cmd) => run_train(cmd).await,
-            Command::Evaluate(cmd) => run_evaluate(cmd).await,
-            Command::Predict(cmd) => run_predict(cmd).await,
-            Command::Bench(cmd) => run_bench(cmd).await,
-        }
+    let training = matches!(cli.command, Command::Train(_));
+    // burn reports some device faults (an allocation the GPU cannot make, a lost device) by
+    // panicking. The user gets a sentence naming the fault instead of a backtrace.
+    static PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "an unknown fault".into());
+        let at = info.location().map(|l| format!(" (at {}:{})", l.file(), l.line())).unwrap_or_default();
+        *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{what}{at}"));
+    }));
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pollster::block_on(async {
+            match cli.command {
+                Command::Train(cmd) => run_train(cmd).await,
+                Command::Evaluate(cmd) => run_evaluate(cmd).await,
+                Command::Predict(cmd) => run_predict(cmd).await,
+                Command::Bench(cmd) => run_bench(cmd).await,
+                Command::Serve(cmd) => run_serve(cmd).await,
+            }
+        })
+    }));
+    let result = run.unwrap_or_else(|_| {
+        let what = PANIC.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+        Err(backend_fault(&what, training))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -206,6 +245,20 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error for a fault the backend raised as a panic.
+fn backend_fault(what: &str, training: bool) -> Error {
+    let kept = if training { "; checkpoints written so far are kept (--resume-from-checkpoint last)" } else { "" };
+    let lower = what.to_lowercase();
+    if lower.contains("out of memory") || lower.contains("outofmemory") || lower.contains("allocat") {
+        Error::OutOfMemory(format!(
+            "{what}; try a smaller --per-device-train-batch-size (with --gradient-accumulation-steps to keep the \
+             effective batch){kept}"
+        ))
+    } else {
+        Error::Device(format!("the backend stopped: {what}{kept}"))
     }
 }
 
@@ -253,6 +306,8 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         max_steps: cmd.max_steps,
         logging_steps: cmd.logging_steps,
         save_strategy: cmd.save_strategy()?,
+        // Filled below, once the devices are open.
+        replicas: Vec::new(),
     };
     args.validate()?;
 
@@ -285,6 +340,10 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     )?;
 
     let device = loaded.device.clone().autodiff();
+    let mut args = args;
+    for spec in &cmd.devices {
+        args.replicas.push(webtune::device::open(spec).await?.autodiff());
+    }
     let (model, initialized) = loaded.files.load_model(&config, &device, args.seed)?;
     let resume = match &saved {
         Some(saved) => Some(saved.resume(&config, &device)?),
@@ -310,8 +369,17 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
                 bar.set_length(*total_steps as u64);
                 let init = if initialized.is_empty() { String::new() } else { format!("; newly initialised: {}", initialized.join(", ")) };
                 let resumed = resumed_from_step.map(|s| format!(", resuming at step {s}")).unwrap_or_default();
+                let parallel = if cmd.devices.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; data parallel over {} ({} examples each), gradients averaged on the main device",
+                        cmd.devices.join(", "),
+                        cmd.per_device_train_batch_size
+                    )
+                };
                 say(format!(
-                    "training {} examples, {num_epochs} epochs, {total_steps} steps on {:?}{init}{resumed}",
+                    "training {} examples, {num_epochs} epochs, {total_steps} steps on {:?}{init}{resumed}{parallel}",
                     num_examples,
                     device.clone().without_autodiff()
                 ));
@@ -529,10 +597,33 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
     Ok(())
 }
 
+async fn run_serve(cmd: ServeCmd) -> Result<()> {
+    use burn::server::{RemoteServer, WebSocketTransport};
+    let device = Backend::parse(&cmd.device)?.init().await?;
+    eprintln!("serving {device:?} on ws://0.0.0.0:{} (Ctrl+C stops)", cmd.port);
+    RemoteServer::new([device])
+        .serve(WebSocketTransport::new(cmd.port))
+        .map_err(|e| Error::Backend { backend: format!("serve on port {}", cmd.port), reason: e.to_string() })
+}
+
 /// The process's peak resident memory (Linux `VmHWM`), in MB.
 fn peak_host_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_faults_read_as_errors() {
+        let oom = backend_fault("Out of memory: could not allocate a buffer of 4 GB", true).to_string();
+        assert!(oom.starts_with("not enough device memory") && oom.contains("--per-device-train-batch-size"), "{oom}");
+        assert!(oom.contains("--resume-from-checkpoint last"), "{oom}");
+        let lost = backend_fault("Device lost", false).to_string();
+        assert_eq!(lost, "device error: the backend stopped: Device lost");
+    }
 }

@@ -105,6 +105,20 @@ impl Task {
         let bad = |row: usize, reason: String| Error::data(path, row, reason);
         let reader = SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes))
             .map_err(|e| bad(0, format!("not a readable parquet file: {e}")))?;
+        // The parquet crate asserts, rather than checks, that column chunks lie inside the file.
+        for (g, group) in reader.metadata().row_groups().iter().enumerate() {
+            for (c, column) in group.columns().iter().enumerate() {
+                let start = column.dictionary_page_offset().unwrap_or(column.data_page_offset());
+                let len = column.compressed_size();
+                let inside = start >= 0 && len >= 0 && (start as u64).saturating_add(len as u64) <= bytes.len() as u64;
+                if !inside {
+                    return Err(bad(
+                        0,
+                        format!("not a readable parquet file: column {c} of row group {g} lies outside the file"),
+                    ));
+                }
+            }
+        }
         let (a_name, b_name) = match self {
             Task::Mrpc => ("sentence1", Some("sentence2")),
             Task::Sst2 => ("sentence", None),

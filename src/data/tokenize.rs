@@ -35,6 +35,12 @@ impl TextTokenizer {
         tokenizer_config: Option<&[u8]>,
         max_positions: usize,
     ) -> Result<Self> {
+        // tokenizers panics (instead of failing) on some malformed parts, such as a decoder that is
+        // not valid JSON text; a file that is not JSON at all is refused here first.
+        serde_json::from_slice::<serde_json::Value>(bytes).map_err(|e| Error::Tokenizer {
+            path: path.into(),
+            reason: format!("not valid JSON: {e}"),
+        })?;
         let inner = Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer {
             path: path.into(),
             reason: e.to_string(),
@@ -93,6 +99,16 @@ impl TextTokenizer {
         tokenizer_config: Option<&[u8]>,
         max_positions: usize,
     ) -> Result<Self> {
+        if let Some(post) = inner.get_post_processor() {
+            let json = serde_json::to_value(post).map_err(|e| Error::Tokenizer {
+                path: path.into(),
+                reason: format!("post_processor: {e}"),
+            })?;
+            check_post_processor(&json).map_err(|reason| Error::Tokenizer {
+                path: path.into(),
+                reason: format!("post_processor: {reason}"),
+            })?;
+        }
         let model_max = config_field(tokenizer_config, "model_max_length")
             .and_then(|v| v.as_f64())
             .filter(|&m| m > 0.0 && m < NO_LIMIT)
@@ -149,6 +165,43 @@ impl TextTokenizer {
 fn config_field(tokenizer_config: Option<&[u8]>, field: &str) -> Option<serde_json::Value> {
     let value: serde_json::Value = serde_json::from_slice(tokenizer_config?).ok()?;
     value.get(field).cloned()
+}
+
+/// tokenizers checks a `TemplateProcessing` when it is built, not when it is read from a file,
+/// and then panics on encoding if the template names a special token it does not define, or the
+/// second sequence in the single-sentence template. Refuse such a file instead.
+fn check_post_processor(post: &serde_json::Value) -> std::result::Result<(), String> {
+    match post.get("type").and_then(|t| t.as_str()) {
+        Some("Sequence") => {
+            for p in post.get("processors").and_then(|p| p.as_array()).into_iter().flatten() {
+                check_post_processor(p)?;
+            }
+            Ok(())
+        }
+        Some("TemplateProcessing") => {
+            let defined = post.get("special_tokens").and_then(|s| s.as_object());
+            for (template, second_allowed) in [("single", false), ("pair", true)] {
+                for piece in post.get(template).and_then(|t| t.as_array()).into_iter().flatten() {
+                    if let Some(id) = piece.pointer("/SpecialToken/id").and_then(|i| i.as_str()) {
+                        let entry = defined.and_then(|d| d.get(id));
+                        let ids = entry.and_then(|e| e.get("ids")).and_then(|i| i.as_array()).map_or(0, |i| i.len());
+                        let tokens = entry.and_then(|e| e.get("tokens")).and_then(|t| t.as_array()).map_or(0, |t| t.len());
+                        if entry.is_none() {
+                            return Err(format!("the `{template}` template uses special token `{id}`, which `special_tokens` does not define"));
+                        }
+                        if ids != tokens {
+                            return Err(format!("special token `{id}` has {ids} ids but {tokens} tokens"));
+                        }
+                    }
+                    if !second_allowed && piece.pointer("/Sequence/id").and_then(|i| i.as_str()) == Some("B") {
+                        return Err("the `single` template uses sequence B".into());
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -94,6 +94,22 @@ impl BertConfig {
                 return Err(bad(field, "must be at least 1".into()));
             }
         }
+        // Sizes whose products overflow (or ask for more than a trillion weights) are typos or
+        // damage, and would abort an allocation instead of failing with a message.
+        const MAX_WEIGHTS: u128 = 1_000_000_000_000;
+        let h = self.hidden_size as u128;
+        for (field, v) in [
+            ("vocab_size", self.vocab_size as u128 * h),
+            ("hidden_size", h * h),
+            ("intermediate_size", self.intermediate_size as u128 * h),
+            ("max_position_embeddings", self.max_position_embeddings as u128 * h),
+            ("type_vocab_size", self.type_vocab_size as u128 * h),
+            ("num_hidden_layers", self.num_hidden_layers as u128 * (4 * h * h + 2 * self.intermediate_size as u128 * h)),
+        ] {
+            if v > MAX_WEIGHTS {
+                return Err(bad(field, format!("gives a model of more than {MAX_WEIGHTS} weights")));
+            }
+        }
         if self.hidden_size % self.num_attention_heads != 0 {
             return Err(bad(
                 "num_attention_heads",

@@ -55,6 +55,13 @@ pub struct RunSettings {
     pub gradient_accumulation_steps: usize,
     pub seed: u64,
     pub total_steps: usize,
+    /// Data-parallel devices (1: one device); with the per-device batch, the data order.
+    #[serde(default = "one")]
+    pub devices: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl RunSettings {
@@ -65,6 +72,7 @@ impl RunSettings {
             gradient_accumulation_steps: args.gradient_accumulation_steps,
             seed: args.seed,
             total_steps: args.total_steps(num_train_examples),
+            devices: args.replicas.len().max(1),
         }
     }
 

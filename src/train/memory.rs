@@ -26,7 +26,10 @@ pub struct MemoryEstimate {
 
 impl MemoryEstimate {
     pub fn total_bytes(&self) -> u64 {
-        self.weights_bytes + self.gradients_bytes + self.optimizer_bytes + self.activations_bytes
+        self.weights_bytes
+            .saturating_add(self.gradients_bytes)
+            .saturating_add(self.optimizer_bytes)
+            .saturating_add(self.activations_bytes)
     }
 }
 
@@ -54,34 +57,32 @@ pub fn parameter_count(config: &BertConfig) -> u64 {
 /// Memory for one training step of `batch` sequences padded to `seq_len` tokens.
 pub fn estimate(config: &BertConfig, batch: usize, seq_len: usize) -> MemoryEstimate {
     let parameters = parameter_count(config);
-    let (b, s) = (batch as u64, seq_len as u64);
+    // In u128, saturating into u64 at the end: a batch or a length from a form can be anything,
+    // and an absurd one must give an absurd (refused) estimate, not an overflow.
+    let (b, s) = (batch as u128, seq_len as u128);
     let tokens = b * s;
-    let h = config.hidden_size as u64;
-    let i = config.intermediate_size as u64;
-    let heads = config.num_attention_heads as u64;
+    let h = config.hidden_size as u128;
+    let i = config.intermediate_size as u128;
+    let heads = config.num_attention_heads as u128;
     // Per layer, kept for backward: the attention input, Q, K, V, context, output and its
     // dropout/residual/LayerNorm intermediates (≈ 12 hidden-sized tensors), the feed-forward's
     // pre- and post-activation (2 intermediate-sized), and the attention scores, probabilities
     // and their dropout mask (3 × heads × seq²).
     let per_layer = tokens * (12 * h + 2 * i) + 3 * b * heads * s * s;
     let embeddings = 4 * tokens * h;
-    let activations_bytes = F32 * (config.num_hidden_layers as u64 * per_layer + embeddings);
-    let largest = [
-        config.vocab_size as u64 * h,
-        b * heads * s * s,
-        tokens * i,
-        h * i,
-    ]
-    .into_iter()
-    .max()
-    .unwrap_or(0);
+    let activations = F32 as u128 * (config.num_hidden_layers as u128 * per_layer + embeddings);
+    let largest = [config.vocab_size as u128 * h, b * heads * s * s, tokens * i, h * i]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    let sat = |x: u128| u64::try_from(x).unwrap_or(u64::MAX);
     MemoryEstimate {
         parameters,
-        weights_bytes: F32 * parameters,
-        gradients_bytes: F32 * parameters,
-        optimizer_bytes: 2 * F32 * parameters,
-        activations_bytes,
-        largest_buffer_bytes: F32 * largest,
+        weights_bytes: F32.saturating_mul(parameters),
+        gradients_bytes: F32.saturating_mul(parameters),
+        optimizer_bytes: (2 * F32).saturating_mul(parameters),
+        activations_bytes: sat(activations),
+        largest_buffer_bytes: sat(F32 as u128 * largest),
     }
 }
 

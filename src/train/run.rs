@@ -35,6 +35,10 @@ pub struct TrainingArgs {
     pub max_steps: Option<usize>,
     pub logging_steps: usize,
     pub save_strategy: SaveStrategy,
+    /// Data parallelism: the devices (autodiff) that each take `per_device_train_batch_size`
+    /// examples of every batch. Empty: the run's own device does all the work. See
+    /// [`forward_backward`].
+    pub replicas: Vec<Device>,
 }
 
 impl Default for TrainingArgs {
@@ -52,6 +56,7 @@ impl Default for TrainingArgs {
             max_steps: None,
             logging_steps: 10,
             save_strategy: SaveStrategy::No,
+            replicas: Vec::new(),
         }
     }
 }
@@ -87,9 +92,15 @@ impl TrainingArgs {
         Ok(())
     }
 
+    /// Examples per forward pass over all devices (Accelerate's `total_batch_size` before
+    /// accumulation).
+    pub fn global_batch_size(&self) -> usize {
+        self.per_device_train_batch_size * self.replicas.len().max(1)
+    }
+
     /// Optimizer steps in one epoch of `n` examples (transformers: batches // accumulation, ≥ 1).
     pub fn steps_per_epoch(&self, n: usize) -> usize {
-        (n.div_ceil(self.per_device_train_batch_size) / self.gradient_accumulation_steps).max(1)
+        (n.div_ceil(self.global_batch_size()) / self.gradient_accumulation_steps).max(1)
     }
 
     pub fn total_steps(&self, n: usize) -> usize {
@@ -283,7 +294,7 @@ pub async fn train_with_control(
         return Err(Error::Invalid("the training split is empty".into()));
     }
     let n = data.train.len();
-    let batch_size = args.per_device_train_batch_size;
+    let batch_size = args.global_batch_size();
     let accumulation = args.gradient_accumulation_steps;
     let steps_per_epoch = args.steps_per_epoch(n);
     let total_steps = args.total_steps(n);
@@ -374,16 +385,9 @@ pub async fn train_with_control(
         let done = (progress.step - epoch * steps_per_epoch) * accumulation;
         let mut step_loss: Option<Tensor<1>> = None;
         for (i, idx) in batches.iter().take(usable).enumerate().skip(done) {
-            let encoded: Vec<&Encoded> = idx.iter().map(|&i| &data.train[i]).collect();
-            let labels: Vec<usize> = idx.iter().map(|&i| data.train_labels[i]).collect();
-            let batch = collate(&encoded, Some(&labels), data.pad_id, device);
-            let logits = model.forward(batch.input);
-            let loss = cross_entropy(logits, batch.labels.expect("training batches are labelled"));
-            let scaled = if accumulation > 1 { loss.div_scalar(accumulation as f64) } else { loss };
-            let grads = GradientsParams::from_grads(scaled.backward(), &model);
+            let (detached, grads) = forward_backward(&model, idx, data, device, &args.replicas, accumulation);
             accumulator.accumulate(&model, grads);
-            progress.samples += batch.size;
-            let detached = scaled.detach();
+            progress.samples += idx.len();
             step_loss = Some(match step_loss.take() {
                 Some(l) => l + detached,
                 None => detached,
@@ -465,6 +469,68 @@ pub async fn train_with_control(
         evaluations: progress.evaluations(),
     };
     Ok((model, report))
+}
+
+/// The loss of one batch (divided by `accumulation`, detached) and its gradients, on `device`.
+///
+/// With replicas, the batch is split into one shard per device (sizes differ by at most one), each
+/// replica — a copy of `model` forked onto its device — computes its shard's loss weighted by the
+/// shard's share of the batch, and the gradients come back to `device` and are summed there. The
+/// sum of weighted shard gradients is the gradient of the whole batch's mean loss, so the run is
+/// the single-device run (up to float rounding, and except for dropout masks, which each device
+/// draws itself). This needs no collective operation: burn's all-reduce exists only for CUDA
+/// (NCCL), and not between servers, so averaging on the main device is the path that works for
+/// every device kind, remote ones included.
+fn forward_backward(
+    model: &BertForSequenceClassification,
+    idx: &[usize],
+    data: &TaskData,
+    device: &Device,
+    replicas: &[Device],
+    accumulation: usize,
+) -> (Tensor<1>, GradientsParams) {
+    let shard_loss = |model: &BertForSequenceClassification, shard: &[usize], device: &Device, weight: f64| {
+        let encoded: Vec<&Encoded> = shard.iter().map(|&i| &data.train[i]).collect();
+        let labels: Vec<usize> = shard.iter().map(|&i| data.train_labels[i]).collect();
+        let batch = collate(&encoded, Some(&labels), data.pad_id, device);
+        let loss = cross_entropy(model.forward(batch.input), batch.labels.expect("training batches are labelled"));
+        if weight == 1.0 { loss } else { loss.mul_scalar(weight) }
+    };
+    if replicas.is_empty() {
+        let loss = shard_loss(model, idx, device, 1.0 / accumulation as f64);
+        let grads = GradientsParams::from_grads(loss.backward(), model);
+        return (loss.detach(), grads);
+    }
+    let plain = device.clone().without_autodiff();
+    let n = replicas.len();
+    let (base, extra) = (idx.len() / n, idx.len() % n);
+    let mut start = 0;
+    // Every replica's work is queued before any result is read back, so the devices run at once.
+    let mut pending = Vec::with_capacity(n);
+    for (r, replica_device) in replicas.iter().enumerate() {
+        let len = base + usize::from(r < extra);
+        let shard = &idx[start..start + len];
+        start += len;
+        if shard.is_empty() {
+            continue;
+        }
+        let replica = model.clone().fork(replica_device);
+        let weight = shard.len() as f64 / idx.len() as f64 / accumulation as f64;
+        let loss = shard_loss(&replica, shard, replica_device, weight);
+        let grads = GradientsParams::from_grads(loss.backward(), &replica);
+        pending.push((loss.detach().inner(), grads, replica));
+    }
+    let mut sum: GradientsAccumulator<BertForSequenceClassification> = GradientsAccumulator::new();
+    let mut total: Option<Tensor<1>> = None;
+    for (loss, grads, replica) in pending {
+        sum.accumulate(model, grads.to_device(&plain, &replica));
+        let loss = loss.to_device(&plain);
+        total = Some(match total.take() {
+            Some(t) => t + loss,
+            None => loss,
+        });
+    }
+    (total.expect("a batch has at least one example"), sum.grads())
 }
 
 async fn run_eval(

@@ -163,6 +163,11 @@ pub fn start() {
                 "\n(The GPU kernels need WebGPU's `subgroups` feature: use Chrome or Edge 134 or later.)",
             );
         }
+        let lower = message.to_lowercase();
+        if lower.contains("out of memory") || lower.contains("outofmemory") || lower.contains("allocat") {
+            message.push_str("\n(The GPU ran out of memory: try a smaller batch size or a smaller model.)");
+        }
+        message.push_str("\nA checkpoint saved before this is kept, and the page offers to resume from it.");
         web_sys::console::error_1(&message.clone().into());
         post(&FromWorker::Failed { message, fatal: true }, &Vec::new());
     }));
