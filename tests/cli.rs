@@ -17,19 +17,6 @@ fn webtune(args: &[&str]) -> Output {
         .expect("webtune runs")
 }
 
-fn ok_json(out: Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "webtune failed:\n{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
-}
-
-fn err_text(out: Output) -> String {
-    assert!(!out.status.success(), "expected a failure");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!stderr.contains("panicked"), "a panic instead of an error: {stderr}");
-    stderr
-}
-
 #[test]
 fn train_then_evaluate_and_predict_from_the_output_folder() {
     let out_dir = tempfile::tempdir().unwrap();

@@ -70,18 +70,6 @@ fn losses(dir: &Path) -> Vec<(u64, f64)> {
         .collect()
 }
 
-fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
-    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<(String, Vec<f32>)> = st
-        .tensors()
-        .into_iter()
-        .map(|(n, v)| (n, v.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
 #[test]
 fn two_servers_with_batch_4_train_as_one_device_with_batch_8() {
     // The tiny BERT without dropout.
@@ -112,7 +100,7 @@ fn two_servers_with_batch_4_train_as_one_device_with_batch_8() {
     for ((step, x), (_, y)) in a.iter().zip(&b) {
         assert!((x - y).abs() <= 1e-4, "loss at step {step}: one device {x}, two servers {y}");
     }
-    for ((name, x), (_, y)) in weights(one.path()).iter().zip(weights(two.path())) {
+    for ((name, x), (_, y)) in saved_weights(one.path()).iter().zip(saved_weights(two.path())) {
         let diff = x.iter().zip(&y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
         assert!(diff <= 1e-4, "{name} differs by {diff}");
     }

@@ -10,7 +10,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::Value;
 
 /// 800 MRPC pairs, batch 8: 100 steps an epoch, 200 in all, a checkpoint every 30 steps (so they
 /// fall mid-epoch) on the tiny BERT, on the CPU backend.
@@ -35,43 +34,10 @@ fn webtune(args: &[String]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_webtune")).args(args).current_dir(root()).output().expect("webtune runs")
 }
 
-fn succeed(out: Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "webtune failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
-}
-
-fn fail(out: Output) -> String {
-    assert!(!out.status.success(), "expected a failure");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!stderr.contains("panicked"), "a panic instead of an error: {stderr}");
-    stderr
-}
-
-fn metrics(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
-    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<(String, Vec<f32>)> = st
-        .tensors()
-        .into_iter()
-        .map(|(name, v)| (name, v.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
 #[test]
 fn a_killed_run_resumes_exactly() {
     let whole = tempfile::tempdir().unwrap();
-    let whole_summary = succeed(webtune(&train_args(whole.path())));
+    let whole_summary = ok_json(webtune(&train_args(whole.path())));
     assert_eq!(whole_summary["steps"], 200);
 
     // Kill the same run as soon as its second checkpoint is complete: mid-epoch, mid-step.
@@ -96,12 +62,12 @@ fn a_killed_run_resumes_exactly() {
 
     let mut resumed = train_args(cut.path());
     resumed.extend(["--resume-from-checkpoint".into(), "last".into()]);
-    let summary = succeed(webtune(&resumed));
+    let summary = ok_json(webtune(&resumed));
     assert_eq!(summary["steps"], 200);
     assert_eq!(summary["eval"], whole_summary["eval"]);
 
     // The same log, line for line: history replayed from the checkpoint, then the same steps.
-    let (a, b) = (metrics(whole.path()), metrics(cut.path()));
+    let (a, b) = (metrics_lines(whole.path()), metrics_lines(cut.path()));
     assert_eq!(a.len(), b.len(), "{a:?}\n{b:?}");
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x["step"], y["step"]);
@@ -110,7 +76,7 @@ fn a_killed_run_resumes_exactly() {
         }
         assert_eq!(x.get("eval_accuracy"), y.get("eval_accuracy"));
     }
-    for ((name, x), (_, y)) in weights(whole.path()).iter().zip(weights(cut.path())) {
+    for ((name, x), (_, y)) in saved_weights(whole.path()).iter().zip(saved_weights(cut.path())) {
         let diff = x.iter().zip(&y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
         assert!(diff <= 1e-4, "{name} differs by {diff}");
     }
@@ -121,7 +87,7 @@ fn damaged_checkpoints_and_changed_settings_are_named() {
     let out = tempfile::tempdir().unwrap();
     let mut args = train_args(out.path());
     args.extend(["--max-steps".into(), "35".into()]);
-    succeed(webtune(&args));
+    ok_json(webtune(&args));
     let ckpt = out.path().join("checkpoint-30");
     assert!(ckpt.join("trainer_state.json").exists());
     let resume = |extra: &[&str]| {
@@ -131,29 +97,29 @@ fn damaged_checkpoints_and_changed_settings_are_named() {
         webtune(&a)
     };
 
-    let msg = fail(resume(&["--per-device-train-batch-size", "4"]));
+    let msg = err_text(resume(&["--per-device-train-batch-size", "4"]));
     assert!(msg.contains("trainer_state.json") && msg.contains("per_device_train_batch_size"), "{msg}");
-    let msg = fail(resume(&["--seed", "7"]));
+    let msg = err_text(resume(&["--seed", "7"]));
     assert!(msg.contains("settings.seed"), "{msg}");
 
     let original = std::fs::read(ckpt.join("exp_avg.safetensors")).unwrap();
     std::fs::write(ckpt.join("exp_avg.safetensors"), &original[..original.len() / 3]).unwrap();
-    let msg = fail(resume(&[]));
+    let msg = err_text(resume(&[]));
     assert!(msg.contains("exp_avg.safetensors: not a valid safetensors file"), "{msg}");
     std::fs::write(ckpt.join("exp_avg.safetensors"), &original).unwrap();
 
     let state = std::fs::read_to_string(ckpt.join("trainer_state.json")).unwrap();
     std::fs::write(ckpt.join("trainer_state.json"), &state[..state.len() / 2]).unwrap();
-    let msg = fail(resume(&[]));
+    let msg = err_text(resume(&[]));
     assert!(msg.contains("trainer_state.json: invalid JSON"), "{msg}");
     std::fs::remove_file(ckpt.join("trainer_state.json")).unwrap();
-    let msg = fail(resume(&[]));
+    let msg = err_text(resume(&[]));
     assert!(msg.contains("trainer_state.json") && msg.contains("No such file"), "{msg}");
 
     let empty = tempfile::tempdir().unwrap();
     let mut a = train_args(empty.path());
     a.extend(["--resume-from-checkpoint".into(), "last".into()]);
-    let msg = fail(webtune(&a));
+    let msg = err_text(webtune(&a));
     assert!(msg.contains("no checkpoint-STEP folder"), "{msg}");
 }
 
@@ -161,7 +127,7 @@ fn damaged_checkpoints_and_changed_settings_are_named() {
 fn a_diverging_run_names_the_step_and_keeps_the_checkpoints_before_it() {
     let out = tempfile::tempdir().unwrap();
     // A rate of 1e38 puts weights near f32's limit after one step: the next loss overflows.
-    let msg = fail(webtune(&train_args_with(out.path(), "1e38", "1")));
+    let msg = err_text(webtune(&train_args_with(out.path(), "1e38", "1")));
     assert!(msg.contains("the loss became NaN at step 2"), "{msg}");
     let ckpt = out.path().join("checkpoint-1");
     assert!(msg.contains(&format!("the last checkpoint: {}", ckpt.display())), "{msg}");
