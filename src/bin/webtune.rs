@@ -293,7 +293,7 @@ async fn load_files(files: ModelFiles, backend: &str) -> Result<Loaded> {
 async fn run_train(cmd: TrainCmd) -> Result<()> {
     let (task, data_dir) = cmd.task.resolve()?;
     let output_dir = cmd.output_dir.clone().unwrap_or_else(|| PathBuf::from("output").join(task.name()));
-    let args = TrainingArgs {
+    let mut args = TrainingArgs {
         num_train_epochs: cmd.num_train_epochs,
         per_device_train_batch_size: cmd.per_device_train_batch_size,
         per_device_eval_batch_size: cmd.per_device_eval_batch_size,
@@ -340,7 +340,6 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     )?;
 
     let device = loaded.device.clone().autodiff();
-    let mut args = args;
     for spec in &cmd.devices {
         args.replicas.push(webtune::device::open(spec).await?.autodiff());
     }

@@ -232,11 +232,10 @@ fn checkpoint_seed(seed: u64, step: usize) -> u64 {
 }
 
 /// Where a run stands: all of it goes into a checkpoint.
+#[derive(Default)]
 struct Progress {
     step: usize,
     samples: usize,
-    /// Training time of earlier sessions of this run (a resumed run continues the count).
-    earlier_runtime_s: f64,
     /// Losses read back but not logged yet.
     pending: Vec<f32>,
     /// Per-step losses still on the device.
@@ -305,15 +304,7 @@ pub async fn train_with_control(
     let (mut optimizer, mut progress) = match &resume {
         None => {
             device.seed(args.seed);
-            let progress = Progress {
-                step: 0,
-                samples: 0,
-                earlier_runtime_s: 0.0,
-                pending: Vec::new(),
-                window: Vec::new(),
-                history: Vec::new(),
-            };
-            (args.adamw.init(), progress)
+            (args.adamw.init(), Progress::default())
         }
         Some(r) => {
             settings.check_same_as(&r.state.settings, &r.state_path)?;
@@ -322,7 +313,6 @@ pub async fn train_with_control(
             let progress = Progress {
                 step: s.global_step,
                 samples: s.samples,
-                earlier_runtime_s: s.train_runtime_s,
                 pending: s.pending_losses.clone(),
                 window: Vec::new(),
                 history: s.log_history.clone(),
@@ -330,7 +320,8 @@ pub async fn train_with_control(
             (r.optimizer(args, &model)?, progress)
         }
     };
-    drop(resume);
+    // Training time of earlier sessions of this run (a resumed run continues the count).
+    let earlier_runtime_s = resume.map_or(0.0, |r| r.state.train_runtime_s);
 
     sink(&Event::Started {
         total_steps,
@@ -349,6 +340,7 @@ pub async fn train_with_control(
     // Throughput counts training only, as transformers' train_samples_per_second does not
     // include evaluation; pauses and checkpoint writing are left out too.
     let mut not_training_s = 0.0;
+    let training_s = |not_training_s: f64| earlier_runtime_s + started.elapsed().as_secs_f64() - not_training_s;
     let epoch_of = |step: usize| step as f64 / steps_per_epoch as f64;
     let mut accumulator: GradientsAccumulator<BertForSequenceClassification> = GradientsAccumulator::new();
 
@@ -360,7 +352,7 @@ pub async fn train_with_control(
                 format: FORMAT,
                 global_step: progress.step,
                 samples: progress.samples,
-                train_runtime_s: progress.earlier_runtime_s + started.elapsed().as_secs_f64() - not_training_s,
+                train_runtime_s: training_s(not_training_s),
                 pending_losses: progress.pending.clone(),
                 log_history: progress.history.clone(),
                 settings: settings.clone(),
@@ -411,7 +403,7 @@ pub async fn train_with_control(
                 epoch: epoch_of(step),
                 learning_rate: lr,
                 samples: progress.samples,
-                elapsed_s: progress.earlier_runtime_s + started.elapsed().as_secs_f64() - not_training_s,
+                elapsed_s: training_s(not_training_s),
             });
 
             if step % args.logging_steps == 0 || step == total_steps {
@@ -453,7 +445,7 @@ pub async fn train_with_control(
         }
     }
     let step = progress.step;
-    let runtime = progress.earlier_runtime_s + started.elapsed().as_secs_f64() - not_training_s;
+    let runtime = training_s(not_training_s);
     // A run cut short by max_steps or a stop still ends with a score.
     if step > 0 && progress.evaluations().last().map(|(e, _)| *e) != Some(epoch_of(step)) {
         let metrics = run_eval(&model, data, args, &plain).await?;

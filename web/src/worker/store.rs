@@ -147,21 +147,23 @@ async fn checkpoints(run: &JsValue) -> Result<Vec<usize>, JsValue> {
     Ok(steps)
 }
 
-async fn run_folder() -> Result<Option<JsValue>, JsValue> {
-    match dir(&opfs().await?, ROOT, false).await {
-        Ok(d) => Ok(Some(d)),
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
+/// The run folder, its `run.json` and its newest complete checkpoint; `None` without either.
+async fn newest() -> Result<Option<(JsValue, SavedRun, usize)>, JsValue> {
+    let run = match dir(&opfs().await?, ROOT, false).await {
+        Ok(d) => d,
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(&step) = checkpoints(&run).await?.last() else { return Ok(None) };
+    let saved: SavedRun =
+        serde_json::from_slice(&read(&run, RUN).await?).map_err(|e| JsValue::from(format!("{ROOT}/{RUN}: {e}")))?;
+    Ok(Some((run, saved, step)))
 }
 
 /// The saved run, if there is one with a complete checkpoint: what the page offers to resume.
 pub async fn saved() -> Result<Option<SavedSummary>, String> {
     let inner = async {
-        let Some(run) = run_folder().await? else { return Ok(None) };
-        let Some(&step) = checkpoints(&run).await?.last() else { return Ok(None) };
-        let saved: SavedRun = serde_json::from_slice(&read(&run, RUN).await?)
-            .map_err(|e| JsValue::from(format!("{ROOT}/{RUN}: {e}")))?;
+        let Some((run, saved, step)) = newest().await? else { return Ok(None) };
         let folder = dir(&run, &format!("{PREFIX}{step}"), false).await?;
         let state: TrainerState = serde_json::from_slice(&read(&folder, TRAINER_STATE_FILE).await?)
             .map_err(|e| JsValue::from(format!("{ROOT}/{PREFIX}{step}/{TRAINER_STATE_FILE}: {e}")))?;
@@ -180,10 +182,7 @@ pub async fn saved() -> Result<Option<SavedSummary>, String> {
 /// Reads the saved run back for resuming.
 pub async fn load() -> Result<Loaded, String> {
     let inner = async {
-        let run = run_folder().await?.ok_or_else(|| JsValue::from("there is no saved run"))?;
-        let step = *checkpoints(&run).await?.last().ok_or_else(|| JsValue::from("the saved run has no checkpoint"))?;
-        let saved: SavedRun = serde_json::from_slice(&read(&run, RUN).await?)
-            .map_err(|e| JsValue::from(format!("{ROOT}/{RUN}: {e}")))?;
+        let (run, saved, step) = newest().await?.ok_or_else(|| JsValue::from("there is no saved run with a checkpoint"))?;
         let named = |folder: &str, name: &str, bytes: Vec<u8>| NamedBytes { name: format!("{ROOT}/{folder}/{name}"), bytes };
         let model_dir = dir(&run, "model", false).await?;
         let mut model: Vec<NamedBytes> = Vec::new();
