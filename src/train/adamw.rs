@@ -28,11 +28,13 @@ pub struct AdamW {
     /// Optimizer steps taken. torch counts per parameter; every parameter of a BERT gets a gradient
     /// at every step, so one count is the same thing.
     steps: usize,
+    /// Off only in tests, to compare the CPU's one-pass update with the tensor operations.
+    fused: bool,
 }
 
 impl AdamW {
     pub fn new(settings: AdamWSettings) -> Self {
-        Self { settings, state: HashMap::new(), steps: 0 }
+        Self { settings, state: HashMap::new(), steps: 0, fused: true }
     }
 
     pub fn steps(&self) -> usize {
@@ -54,6 +56,7 @@ impl AdamW {
             weight_decay: s.weight_decay,
             bias_correction1: 1.0 - s.beta1.powi(t),
             bias_correction2_sqrt: (1.0 - s.beta2.powi(t)).sqrt(),
+            fused: self.fused,
         };
         model.map(&mut update)
     }
@@ -86,7 +89,7 @@ impl AdamW {
             .zip(firsts.into_iter().zip(seconds))
             .map(|(id, (exp_avg, exp_avg_sq))| (id, Moments { exp_avg, exp_avg_sq }))
             .collect();
-        Ok(Self { settings, state, steps })
+        Ok(Self { settings, state, steps, fused: true })
     }
 }
 
@@ -121,6 +124,26 @@ struct Update<'a> {
     weight_decay: f64,
     bias_correction1: f64,
     bias_correction2_sqrt: f64,
+    /// Whether parameters on the CPU are updated in one pass over host memory ([`host::update`]).
+    fused: bool,
+}
+
+impl Update<'_> {
+    /// The update as tensor operations, for every backend (fusion joins them into one kernel on a GPU).
+    fn update(&self, p: Tensor<1>, g: Tensor<1>, m: Option<Moments>) -> (Tensor<1>, Moments) {
+        // torch: m = β1·m + (1-β1)·g ; v = β2·v + (1-β2)·g²  (from zeros on the first step)
+        let g_scaled = g.clone().mul_scalar(1.0 - self.beta1);
+        let g2_scaled = g.square().mul_scalar(1.0 - self.beta2);
+        let (exp_avg, exp_avg_sq) = match m {
+            Some(m) => (m.exp_avg.mul_scalar(self.beta1) + g_scaled, m.exp_avg_sq.mul_scalar(self.beta2) + g2_scaled),
+            None => (g_scaled, g2_scaled),
+        };
+        // torch: p ← p·(1 - lr·wd) - (lr / bc1) · m / (√v / √bc2 + eps)
+        let decayed = if self.weight_decay == 0.0 { p } else { p.mul_scalar(1.0 - self.lr * self.weight_decay) };
+        let denom = exp_avg_sq.clone().sqrt().div_scalar(self.bias_correction2_sqrt).add_scalar(self.epsilon);
+        let updated = decayed - exp_avg.clone().mul_scalar(self.lr / self.bias_correction1) / denom;
+        (updated, Moments { exp_avg, exp_avg_sq })
+    }
 }
 
 impl ModuleMapper for Update<'_> {
@@ -135,23 +158,88 @@ impl ModuleMapper for Update<'_> {
         let p = tensor.inner().reshape([n]);
         let g = grad.reshape([n]);
         let m = self.state.remove(&id);
-        // torch: m = β1·m + (1-β1)·g ; v = β2·v + (1-β2)·g²  (from zeros on the first step)
-        let g_scaled = g.clone().mul_scalar(1.0 - self.beta1);
-        let g2_scaled = g.square().mul_scalar(1.0 - self.beta2);
-        let (exp_avg, exp_avg_sq) = match m {
-            Some(m) => (m.exp_avg.mul_scalar(self.beta1) + g_scaled, m.exp_avg_sq.mul_scalar(self.beta2) + g2_scaled),
-            None => (g_scaled, g2_scaled),
+        let (updated, moments) = match self.fused {
+            true => match host::update(self, p, g, m) {
+                Ok(done) => done,
+                Err((p, g, m)) => self.update(p, g, m),
+            },
+            false => self.update(p, g, m),
         };
-        // torch: p ← p·(1 - lr·wd) - (lr / bc1) · m / (√v / √bc2 + eps)
-        let decayed = if self.weight_decay == 0.0 { p } else { p.mul_scalar(1.0 - self.lr * self.weight_decay) };
-        let denom = exp_avg_sq.clone().sqrt().div_scalar(self.bias_correction2_sqrt).add_scalar(self.epsilon);
-        let updated = decayed - exp_avg.clone().mul_scalar(self.lr / self.bias_correction1) / denom;
-        self.state.insert(id, Moments { exp_avg, exp_avg_sq });
+        self.state.insert(id, moments);
         let mut updated = Tensor::from_inner(updated.reshape(dims));
         if require_grad {
             updated = updated.require_grad();
         }
         Param::from_mapped_value(id, updated, mapper)
+    }
+}
+
+/// On burn's CPU backend every tensor operation of [`Update::update`] is a pass over memory, a dozen
+/// per parameter, where torch's CPU AdamW is one loop. Here a parameter on the CPU is read, updated
+/// and written back with its moments in one pass, in the same arithmetic, so both paths give the
+/// same result (test below). CPU tensors hand their buffer to `TensorData` and take it back without
+/// copying when the optimizer holds the only reference.
+#[cfg(not(target_arch = "wasm32"))]
+mod host {
+    use burn::tensor::{DType, Device, Tensor, TensorData};
+    use rayon::prelude::*;
+
+    use super::{Moments, Update};
+
+    /// The inputs, untouched, when they are not f32 tensors on the CPU.
+    pub(super) type Declined = (Tensor<1>, Tensor<1>, Option<Moments>);
+
+    pub(super) fn update(u: &Update, p: Tensor<1>, g: Tensor<1>, m: Option<Moments>) -> Result<(Tensor<1>, Moments), Declined> {
+        let device = p.device();
+        let moments = m.as_ref().map(|m| [&m.exp_avg, &m.exp_avg_sq]);
+        let f32s = [&p, &g].into_iter().chain(moments.into_iter().flatten()).all(|t| t.dtype() == DType::F32);
+        if device != Device::flex() || !f32s {
+            return Err((p, g, m));
+        }
+        let n = p.shape().num_elements();
+        let (mut p, g) = (p.into_data(), g.into_data());
+        let (mut m, mut v) = match m {
+            Some(m) => (m.exp_avg.into_data(), m.exp_avg_sq.into_data()),
+            None => (TensorData::zeros::<f32, _>([n]), TensorData::zeros::<f32, _>([n])),
+        };
+        let f32 = "checked above to be f32";
+        let (ps, ms, vs) = (p.as_mut_slice::<f32>().expect(f32), m.as_mut_slice::<f32>().expect(f32), v.as_mut_slice::<f32>().expect(f32));
+        let gs = g.as_slice::<f32>().expect(f32);
+        let (beta1, beta2) = (u.beta1 as f32, u.beta2 as f32);
+        let (one_minus_beta1, one_minus_beta2) = ((1.0 - u.beta1) as f32, (1.0 - u.beta2) as f32);
+        let decay = (1.0 - u.lr * u.weight_decay) as f32;
+        let bc2_sqrt = u.bias_correction2_sqrt as f32;
+        let eps = u.epsilon as f32;
+        let step = (u.lr / u.bias_correction1) as f32;
+        const CHUNK: usize = 1 << 14;
+        ps.par_chunks_mut(CHUNK)
+            .zip(ms.par_chunks_mut(CHUNK))
+            .zip(vs.par_chunks_mut(CHUNK))
+            .zip(gs.par_chunks(CHUNK))
+            .for_each(|(((p, m), v), g)| {
+                for i in 0..p.len() {
+                    let g = g[i];
+                    m[i] = m[i] * beta1 + g * one_minus_beta1;
+                    v[i] = v[i] * beta2 + g * g * one_minus_beta2;
+                    p[i] = p[i] * decay - m[i] * step / (v[i].sqrt() / bc2_sqrt + eps);
+                }
+            });
+        let back = |data| Tensor::<1>::from_data(data, &device);
+        Ok((back(p), Moments { exp_avg: back(m), exp_avg_sq: back(v) }))
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod host {
+    use burn::tensor::Tensor;
+
+    use super::{Moments, Update};
+
+    pub(super) type Declined = (Tensor<1>, Tensor<1>, Option<Moments>);
+
+    /// The page runs on WebGPU, where fusion already joins the update's operations into one kernel.
+    pub(super) fn update(_: &Update, p: Tensor<1>, g: Tensor<1>, m: Option<Moments>) -> Result<(Tensor<1>, Moments), Declined> {
+        Err((p, g, m))
     }
 }
 
@@ -212,6 +300,52 @@ mod tests {
             assert!((*g as f64 - e).abs() < 1e-6, "{got:?} vs {expected:?}");
         }
         assert!(model.w.val().is_require_grad(), "parameters stay trainable");
+    }
+
+    /// The one-pass CPU update and the tensor-operation update agree over several steps with weight
+    /// decay (the CPU backend runs the first, every other backend the second).
+    #[test]
+    fn fused_cpu_update_matches_tensor_update() {
+        let device = Device::flex().autodiff();
+        // The CPU backend does take the one-pass path (it declines tensors elsewhere).
+        let (mut state, mut grads) = (HashMap::new(), GradientsParams::new());
+        let u = Update {
+            state: &mut state,
+            grads: &mut grads,
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+            bias_correction1: 0.1,
+            bias_correction2_sqrt: 0.03,
+            fused: true,
+        };
+        let t = || Tensor::<1>::from_floats([1.0, 2.0], &Device::flex());
+        assert!(host::update(&u, t(), t(), None).is_ok());
+
+        let n = 50_000;
+        let init: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 250.0).collect();
+        let c: Vec<f32> = (0..n).map(|i| ((i * 104_729 % 997) as f32 - 498.0) / 100.0).collect();
+        let c = Tensor::<2>::from_data(TensorData::new(c, [100, 500]), &device);
+        let run = |fused: bool| {
+            let mut model = One { w: Param::from_data(TensorData::new(init.clone(), [100, 500]), &device) };
+            let mut opt = AdamW::new(AdamWSettings { weight_decay: 0.01, ..AdamWSettings::default() });
+            opt.fused = fused;
+            for k in 1..=4 {
+                let loss = (model.w.val() * c.clone().mul_scalar(k as f32)).sum() + model.w.val().powf_scalar(4.0).sum();
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = opt.step(1e-3 * k as f64, model, grads);
+            }
+            let (m, v) = opt.moments(&model);
+            (value(&model), value(&m), value(&v))
+        };
+        let (fused, plain) = (run(true), run(false));
+        for (a, b) in [(&fused.0, &plain.0), (&fused.1, &plain.1), (&fused.2, &plain.2)] {
+            let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1e-3)).fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "relative difference {worst}");
+        }
+        assert_ne!(fused.0, init, "the parameters moved");
     }
 
     /// Saving the moments as model-shaped weights and loading them back continues the same way.
