@@ -587,7 +587,7 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
     rows.truncate((cmd.warmup + cmd.steps) * cmd.per_device_train_batch_size);
     let labels = labels_of(&rows, &data.join("train.tsv").display().to_string())?;
     let encoded = tokenize(&tokenizer, &rows)?;
-    ad.seed(42);
+    webtune::model::dropout::seed(&ad, 42);
     let report = webtune::bench::bench(
         model,
         &encoded,

@@ -8,6 +8,7 @@ use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
 use burn::tensor::{Int, Tensor};
 
 use super::config::{Activation, BertConfig};
+use super::dropout::dropout;
 use super::weights::{Exporter, Vars};
 use crate::error::Result;
 
@@ -69,7 +70,7 @@ impl BertEmbeddings {
         let x = self.word_embeddings.forward(input_ids)
             + self.token_type_embeddings.forward(token_type_ids)
             + positions;
-        self.dropout.forward(self.layer_norm.forward(x))
+        dropout(&self.dropout, self.layer_norm.forward(x))
     }
 }
 
@@ -109,7 +110,7 @@ impl BertSelfAttention {
         let k = heads(self.key.forward(x.clone()));
         let v = heads(self.value.forward(x));
         let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((head_dim as f64).sqrt()) + mask;
-        let probs = self.dropout.forward(softmax(scores, 3));
+        let probs = dropout(&self.dropout, softmax(scores, 3));
         probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden])
     }
 }
@@ -139,7 +140,7 @@ impl BertResidual {
 
     pub fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
         self.layer_norm
-            .forward(self.dropout.forward(self.dense.forward(x)) + residual)
+            .forward(dropout(&self.dropout, self.dense.forward(x)) + residual)
     }
 }
 
@@ -264,7 +265,7 @@ impl BertForSequenceClassification {
     /// Logits [batch, num_labels] and the pooled output they came from.
     pub fn forward_with_pooled(&self, input: BertInput) -> (Tensor<2>, Tensor<2>) {
         let (_, pooled) = self.bert.forward(input);
-        let logits = self.classifier.forward(self.dropout.forward(pooled.clone()));
+        let logits = self.classifier.forward(dropout(&self.dropout, pooled.clone()));
         (logits, pooled)
     }
 

@@ -2,6 +2,7 @@
 
 pub mod bert;
 pub mod config;
+pub mod dropout;
 pub mod weights;
 
 pub use bert::{BertForSequenceClassification, BertInput};

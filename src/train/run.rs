@@ -17,7 +17,7 @@ use super::event::Event;
 use super::optim::{AdamWSettings, clip_grad_norm, linear_schedule};
 use crate::data::{Encoded, Example, Task, TextTokenizer, collate, epoch_order};
 use crate::error::{Error, Result};
-use crate::model::BertForSequenceClassification;
+use crate::model::{BertForSequenceClassification, dropout};
 
 /// Hyperparameters, named as in transformers' `TrainingArguments`; defaults are the course's
 /// recipe (batch 8, lr 5e-5 decaying linearly to 0, 3 epochs).
@@ -303,12 +303,12 @@ pub async fn train_with_control(
 
     let (mut optimizer, mut progress) = match &resume {
         None => {
-            device.seed(args.seed);
+            dropout::seed(&device, args.seed);
             (args.adamw.init(), Progress::default())
         }
         Some(r) => {
             settings.check_same_as(&r.state.settings, &r.state_path)?;
-            device.seed(checkpoint_seed(args.seed, r.step()));
+            dropout::seed(&device, checkpoint_seed(args.seed, r.step()));
             let s = &r.state;
             let progress = Progress {
                 step: s.global_step,
@@ -358,7 +358,7 @@ pub async fn train_with_control(
                 settings: settings.clone(),
             };
             control.save(snapshot(&model, &optimizer, &state).await?).await?;
-            device.seed(checkpoint_seed(args.seed, progress.step));
+            dropout::seed(&device, checkpoint_seed(args.seed, progress.step));
             not_training_s += saving.elapsed().as_secs_f64();
         }};
     }
