@@ -4,9 +4,10 @@
 
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{Encoded, collate};
+use crate::device::idle;
 use crate::error::Result;
 use crate::model::weights::Vars;
 use crate::model::{BertConfig, BertForSequenceClassification};
@@ -46,7 +47,7 @@ pub fn random_model(config: &BertConfig, device: &Device) -> Result<BertForSeque
     BertForSequenceClassification::load(&mut vars, config, "(named config)")
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
     pub samples_per_s: f64,
     pub tokens_per_s: f64,
@@ -56,13 +57,6 @@ pub struct BenchReport {
     pub ms_optimizer: f64,
     pub peak_gpu_mb: Option<f64>,
     pub steps: usize,
-}
-
-/// Waits for all queued work on the device. Blocking: native only for now (the browser bench
-/// of issue 4 needs an awaited barrier instead).
-fn barrier(device: &Device) -> Result<()> {
-    device.sync()?;
-    Ok(())
 }
 
 /// Trains `model` (on an autodiff device) for `warmup` unmeasured and `steps` measured steps.
@@ -85,16 +79,16 @@ pub async fn bench(
         let measured = i >= warmup;
         let refs: Vec<&Encoded> = chunk.iter().collect();
         let batch = collate(&refs, Some(chunk_labels), pad_id, device);
-        barrier(device)?;
+        idle(device).await?;
         let t0 = now();
         let loss = cross_entropy(model.forward(batch.input), batch.labels.expect("labelled"));
-        barrier(device)?;
+        idle(device).await?;
         let t1 = now();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        barrier(device)?;
+        idle(device).await?;
         let t2 = now();
         model = optimizer.step(5e-5, model, grads);
-        barrier(device)?;
+        idle(device).await?;
         let t3 = now();
         if let Some(usage) = device.memory_pool_usage() {
             peak_gpu = Some(peak_gpu.unwrap_or(0).max(usage.bytes_reserved));

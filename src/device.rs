@@ -108,6 +108,31 @@ fn cpu_device() -> Option<Device> {
     None
 }
 
+/// Whether tensors on `device` (with or without autodiff) live in this process's memory: burn's CPU
+/// backend, whose tensors lend their buffers to `TensorData` without a copy. There a single loop
+/// over the data beats a chain of tensor operations, each a pass over memory; on a GPU the chain
+/// is fused into one kernel instead.
+pub fn in_host_memory(device: &Device) -> bool {
+    cpu_device().is_some_and(|cpu| *device == cpu)
+}
+
+/// Waits until the work queued on `device` is done.
+#[cfg(not(target_arch = "wasm32"))]
+pub async fn idle(device: &Device) -> Result<()> {
+    device.sync()?;
+    Ok(())
+}
+
+/// Waits until the work queued on `device` is done. A browser cannot block on the GPU (as
+/// `Device::sync` does), so: hand over what burn holds back, then read a new one-element tensor. A
+/// WebGPU queue runs its work in submission order, so that read completes after everything before it.
+#[cfg(target_arch = "wasm32")]
+pub async fn idle(device: &Device) -> Result<()> {
+    device.flush()?;
+    burn::tensor::Tensor::<1>::zeros([1], &device.clone().without_autodiff()).into_data_async().await?;
+    Ok(())
+}
+
 #[cfg(feature = "cuda")]
 fn cuda_device(index: usize) -> std::result::Result<Device, String> {
     use burn::tensor::Tensor;

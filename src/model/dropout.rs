@@ -13,6 +13,8 @@ use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
+use crate::device::in_host_memory;
+
 /// The host generator for CPU masks, seeded with the device by [`seed`]. Process-wide, like burn's
 /// own CPU generator.
 static HOST_RNG: Mutex<Option<StdRng>> = Mutex::new(None);
@@ -29,7 +31,7 @@ pub fn seed(device: &Device, seed: u64) {
 pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
     // The same conditions as burn's layer: a frozen layer or an evaluation (no autodiff) is the identity.
-    if !layer.training.is_enabled() || !device.is_autodiff() || layer.prob == 0.0 || !on_host(&device) {
+    if !layer.training.is_enabled() || !device.is_autodiff() || layer.prob == 0.0 || !in_host_memory(&device) {
         return layer.forward(x);
     }
     let mut rng = HOST_RNG.lock().unwrap_or_else(|e| e.into_inner());
@@ -52,16 +54,6 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     }
     let mask = Tensor::<D>::from_data(burn::tensor::TensorData::new(mask, shape), &device.clone().without_autodiff());
     x * Tensor::from_inner(mask)
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn on_host(device: &Device) -> bool {
-    *device == Device::flex()
-}
-
-#[cfg(target_arch = "wasm32")]
-fn on_host(_: &Device) -> bool {
-    false
 }
 
 #[cfg(test)]

@@ -179,12 +179,12 @@ impl ModuleMapper for Update<'_> {
 /// and written back with its moments in one pass, in the same arithmetic, so both paths give the
 /// same result (test below). CPU tensors hand their buffer to `TensorData` and take it back without
 /// copying when the optimizer holds the only reference.
-#[cfg(not(target_arch = "wasm32"))]
 mod host {
-    use burn::tensor::{DType, Device, Tensor, TensorData};
+    use burn::tensor::{DType, Tensor, TensorData};
     use rayon::prelude::*;
 
     use super::{Moments, Update};
+    use crate::device::in_host_memory;
 
     /// The inputs, untouched, when they are not f32 tensors on the CPU.
     pub(super) type Declined = (Tensor<1>, Tensor<1>, Option<Moments>);
@@ -193,7 +193,7 @@ mod host {
         let device = p.device();
         let moments = m.as_ref().map(|m| [&m.exp_avg, &m.exp_avg_sq]);
         let f32s = [&p, &g].into_iter().chain(moments.into_iter().flatten()).all(|t| t.dtype() == DType::F32);
-        if device != Device::flex() || !f32s {
+        if !in_host_memory(&device) || !f32s {
             return Err((p, g, m));
         }
         let n = p.shape().num_elements();
@@ -226,20 +226,6 @@ mod host {
             });
         let back = |data| Tensor::<1>::from_data(data, &device);
         Ok((back(p), Moments { exp_avg: back(m), exp_avg_sq: back(v) }))
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-mod host {
-    use burn::tensor::Tensor;
-
-    use super::{Moments, Update};
-
-    pub(super) type Declined = (Tensor<1>, Tensor<1>, Option<Moments>);
-
-    /// The page runs on WebGPU, where fusion already joins the update's operations into one kernel.
-    pub(super) fn update(_: &Update, p: Tensor<1>, g: Tensor<1>, m: Option<Moments>) -> Result<(Tensor<1>, Moments), Declined> {
-        Err((p, g, m))
     }
 }
 

@@ -3,7 +3,9 @@
 // shared link: it trains, pauses and resumes, evaluates, classifies, exports; the exported model
 // must load in the CLI and give the same probabilities. A run reloaded mid-way resumes from its
 // checkpoint in the browser's storage and ends as the uninterrupted run did. Also: bad inputs and
-// a browser without WebGPU get messages, not a dead tab. Screenshots and the console go to --out.
+// a browser without WebGPU get messages, not a dead tab. The page's Benchmark (button and `bench=1`)
+// measures training speed, and `webtune bench` on native wgpu the same batches, for the ratio.
+// Screenshots and the console go to --out.
 //
 //   node tests/browser/e2e.mjs [--model DIR] [--steps 20] [--out DIR] [--webtune BIN]
 import { chromium } from 'playwright-core';
@@ -116,6 +118,14 @@ async function waitState(page, wanted, ms) {
   return now;
 }
 const attr = (page, sel, name) => page.getAttribute(sel, name);
+// The MRPC slices the page reads, as files for the CLI.
+function nativeData() {
+  const dataDir = path.join(opt.out, 'data/MRPC');
+  fs.mkdirSync(dataDir, { recursive: true });
+  fs.writeFileSync(path.join(dataDir, 'train.tsv'), routes['/data/MRPC/train.tsv']());
+  fs.writeFileSync(path.join(dataDir, 'dev.tsv'), routes['/data/MRPC/dev.tsv']());
+  return dataDir;
+}
 const step = async (page) => Number(await attr(page, '[data-testid=progress]', 'data-step'));
 const results = {};
 const t0 = Date.now();
@@ -125,7 +135,8 @@ const browser = await launch(['--enable-unsafe-webgpu']);
 try {
   const runParams = { model: '/model', data: '/data/MRPC', task: 'mrpc', max_steps: String(steps),
     batch: opt.batch, max_eval_samples: opt['eval-samples'], logging_steps: '5', save_steps: '4' };
-  const query = new URLSearchParams({ ...runParams, autostart: '1' });
+  // bench_*: the size of the Benchmark button's run, pressed after training.
+  const query = new URLSearchParams({ ...runParams, autostart: '1', bench_warmup: '1', bench_steps: '2' });
   const page = await open(browser, query, 'train');
   await waitState(page, 'training', 5 * 60_000);
   const adapter = await page.textContent('[data-testid=adapter]');
@@ -211,6 +222,15 @@ try {
     page_vs_cli_max_probability_diff: diff });
   console.log('ok - trains from a shared link, pauses, evaluates, classifies, exports a model the CLI reads');
 
+  // The Benchmark button times steps of the same model and data; the trained model stays.
+  await page.click('[data-testid=bench]');
+  await page.waitForSelector('[data-testid=bench-result]', { timeout });
+  const quick = JSON.parse(await attr(page, '[data-testid=bench-result]', 'data-report'));
+  assert.equal(quick.steps, 2);
+  assert.ok(quick.samples_per_s > 0, JSON.stringify(quick));
+  assert.equal(await page.isEnabled('[data-testid=classify]'), true, 'a benchmark keeps the trained model');
+  console.log('ok - the Benchmark button measures, and the trained model stays');
+
   // ---- 1b. the same run, reloaded mid-way, resumes from its checkpoint in the browser ----------
   const again = await open(browser, new URLSearchParams(runParams), 'reload');
   await waitState(again, 'ready', 5 * 60_000);
@@ -263,6 +283,30 @@ try {
   results.stopped_at_step = stoppedAt;
   console.log('ok - a Hub id and the Hub\'s GLUE parquet files train; Stop keeps an evaluated, resumable model; a reload reads the cache');
 
+  // ---- 2b. `bench=1`: the benchmark from a link, then `webtune bench` natively on the same batches --
+  const benchSize = { warmup: 2, steps: 4 };
+  const benchPage = await open(browser, new URLSearchParams({ model: '/model', data: '/data/MRPC', task: 'mrpc',
+    batch: opt.batch, bench: '1', bench_warmup: String(benchSize.warmup), bench_steps: String(benchSize.steps) }), 'bench');
+  await benchPage.waitForSelector('[data-testid=bench-result]', { timeout });
+  const browserBench = JSON.parse(await attr(benchPage, '[data-testid=bench-result]', 'data-report'));
+  assert.equal(browserBench.steps, benchSize.steps);
+  const phases = browserBench.ms_forward + browserBench.ms_backward + browserBench.ms_optimizer;
+  assert.ok(browserBench.samples_per_s > 0 && Math.abs(phases - browserBench.ms_per_step) < 1e-6 * phases + 1e-9,
+    JSON.stringify(browserBench));
+  await benchPage.close();
+  const nativeOut = execFileSync(opt.webtune, ['bench', '--model', opt.model, '--data', nativeData(), '--backend', 'wgpu',
+    '--per-device-train-batch-size', opt.batch, '--warmup', String(benchSize.warmup), '--steps', String(benchSize.steps)],
+  { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const nativeBench = JSON.parse(nativeOut.trim().split('\n').at(-1));
+  assert.equal(nativeBench.steps, benchSize.steps);
+  Object.assign(results, { bench_browser_samples_per_s: browserBench.samples_per_s,
+    bench_native_wgpu_samples_per_s: nativeBench.samples_per_s,
+    bench_browser_over_native: browserBench.samples_per_s / nativeBench.samples_per_s,
+    bench_browser_ms: [browserBench.ms_forward, browserBench.ms_backward, browserBench.ms_optimizer],
+    bench_native_ms: [nativeBench.ms_forward, nativeBench.ms_backward, nativeBench.ms_optimizer] });
+  console.log(`ok - bench=1 measures in the page: ${browserBench.samples_per_s.toFixed(2)} samples/s, `
+    + `native wgpu ${nativeBench.samples_per_s.toFixed(2)} (ratio ${results.bench_browser_over_native.toFixed(2)})`);
+
   // ---- 3. bad inputs get messages naming what is wrong ------------------------------------------
   const missing = await open(browser, 'model=/nowhere&data=/data/MRPC&max_steps=2&autostart=1', 'missing');
   await waitState(missing, 'failed', 120_000);
@@ -296,11 +340,7 @@ results.test_seconds = (Date.now() - t0) / 1000;
 
 // ---- the same run natively (wgpu: Vulkan, lavapipe here), for the browser/native ratio -----------
 if (opt['compare-native'] === '1') {
-  const dataDir = path.join(opt.out, 'data/MRPC');
-  fs.mkdirSync(dataDir, { recursive: true });
-  fs.writeFileSync(path.join(dataDir, 'train.tsv'), routes['/data/MRPC/train.tsv']());
-  fs.writeFileSync(path.join(dataDir, 'dev.tsv'), routes['/data/MRPC/dev.tsv']());
-  const out = execFileSync(opt.webtune, ['train', '--model', opt.model, '--data', dataDir, '--backend', 'wgpu',
+  const out = execFileSync(opt.webtune, ['train', '--model', opt.model, '--data', nativeData(), '--backend', 'wgpu',
     '--max-steps', String(steps), '--per-device-train-batch-size', opt.batch, '--logging-steps', '5', '--quiet',
     '--output-dir', path.join(opt.out, 'native-run')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   const native = JSON.parse(out.trim().split('\n').at(-1));

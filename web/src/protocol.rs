@@ -2,6 +2,7 @@
 //! the query string of a shared link (`?model=…&data=…&task=mrpc&epochs=…&autostart=1`).
 
 use serde::{Deserialize, Serialize};
+use webtune::bench::BenchReport;
 use webtune::predict::Prediction;
 use webtune::train::memory::MemoryEstimate;
 use webtune::train::{Event, Report, SaveStrategy, TrainingArgs};
@@ -128,18 +129,36 @@ impl Default for RunRequest {
     }
 }
 
+/// A speed measurement of the run's model on its training data: `warmup` steps not measured,
+/// then `steps` measured (as `webtune bench` does natively).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BenchRequest {
+    pub warmup: usize,
+    pub steps: usize,
+}
+
+impl Default for BenchRequest {
+    fn default() -> Self {
+        BenchRequest { warmup: 2, steps: 10 }
+    }
+}
+
 /// A query string, parsed: the run it describes, and whether to start it at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
     pub request: RunRequest,
     pub autostart: bool,
+    /// The Benchmark button's size (`bench_steps`, `bench_warmup`).
+    pub bench: BenchRequest,
+    /// `bench=1`: run the benchmark at once, instead of training.
+    pub autobench: bool,
 }
 
 impl Query {
     /// `pairs` are the decoded query parameters; `page` is the page's URL. An unusable value is
     /// an error naming the parameter, so a broken shared link says what is wrong with it.
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, page: &str) -> Result<Query, String> {
-        let mut q = Query { request: RunRequest::default(), autostart: false };
+        let mut q = Query { request: RunRequest::default(), autostart: false, bench: BenchRequest::default(), autobench: false };
         let r = &mut q.request;
         fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
             value.trim().parse().map_err(|_| format!("query parameter `{key}`: `{value}` is not a valid number"))
@@ -168,8 +187,14 @@ impl Query {
                 "logging_steps" => r.logging_steps = number(key, value)?,
                 "save_steps" => r.save_steps = Some(number(key, value)?),
                 "autostart" => q.autostart = matches!(value, "1" | "true" | "yes"),
+                "bench" => q.autobench = matches!(value, "1" | "true" | "yes"),
+                "bench_steps" => q.bench.steps = number(key, value)?,
+                "bench_warmup" => q.bench.warmup = number(key, value)?,
                 _ => {}
             }
+        }
+        if q.bench.steps == 0 {
+            return Err("query parameter `bench_steps`: must be at least 1".into());
         }
         r.training_args().validate().map_err(|e| format!("query string: {e}"))?;
         Ok(q)
@@ -228,6 +253,8 @@ pub enum ToWorker {
     ResumeSaved,
     /// Forget the saved run. Reply: `Saved(None)`.
     DiscardSaved,
+    /// Measure training speed on the request's model and data. Reply: `Benched`.
+    Bench(RunRequest, BenchRequest),
 }
 
 /// A run kept in the browser, as the page offers it for resuming.
@@ -260,6 +287,7 @@ pub enum FromWorker {
     /// Something the user should know that does not stop the run.
     Warning(String),
     Finished(Report),
+    Benched(BenchReport),
     Prediction(Prediction),
     Exported,
     CacheCleared,
@@ -307,6 +335,11 @@ mod tests {
         assert_eq!(d.request, RunRequest::default());
         assert!(!d.autostart);
         assert_eq!(d.request.training_args().save_strategy, SaveStrategy::Epoch, "checkpoints by default");
+        assert!(!d.autobench);
+        let b = Query::parse([("bench", "1"), ("bench_steps", "4")], PAGE).unwrap();
+        assert!(b.autobench);
+        assert_eq!(b.bench, BenchRequest { warmup: 2, steps: 4 });
+        assert!(Query::parse([("bench", "1"), ("bench_steps", "0")], PAGE).unwrap_err().contains("bench_steps"));
         let c = Query::parse([("save_steps", "5")], PAGE).unwrap();
         assert_eq!(c.request.training_args().save_strategy, SaveStrategy::Steps(5));
         assert!(Query::parse([("save_steps", "0")], PAGE).unwrap_err().contains("save_steps"));

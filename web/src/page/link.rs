@@ -154,6 +154,10 @@ impl WorkerLink {
                 s.trained.set(true);
                 s.set_phase(Phase::Finished, text);
             }
+            FromWorker::Benched(report) => {
+                s.bench.set(Some(report));
+                s.set_phase(Phase::Finished, "Benchmark done");
+            }
             FromWorker::Prediction(p) => s.prediction.set(Some(p)),
             FromWorker::Exported => s.set_exported(files),
             FromWorker::CacheCleared => s.cache_note.set(Some("Downloaded models forgotten".into())),

@@ -14,14 +14,14 @@ use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::bridge::Files;
-use crate::protocol::{Query, RunRequest, Source, ToWorker};
+use crate::protocol::{BenchRequest, Query, RunRequest, Source, ToWorker};
 use chart::LossChart;
 use link::WorkerLink;
 use state::{Phase, RunState};
 
-const QUERY_KEYS: [&str; 14] = [
+const QUERY_KEYS: [&str; 17] = [
     "hub", "model", "data", "task", "epochs", "batch", "lr", "max_steps", "max_train_samples", "max_eval_samples",
-    "seed", "logging_steps", "save_steps", "autostart",
+    "seed", "logging_steps", "save_steps", "autostart", "bench", "bench_steps", "bench_warmup",
 ];
 
 /// The query string as (key, value) pairs of the keys the page knows.
@@ -143,11 +143,11 @@ pub fn App() -> impl IntoView {
     let page = window().location().href().unwrap_or_default();
     let pairs = query_pairs();
     let query = Query::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &page);
-    let (request, autostart) = match &query {
-        Ok(q) => (q.request.clone(), q.autostart),
+    let (request, autostart, bench, autobench) = match &query {
+        Ok(q) => (q.request.clone(), q.autostart, q.bench, q.autobench),
         Err(e) => {
             state.fail(e.clone());
-            (RunRequest::default(), false)
+            (RunRequest::default(), false, BenchRequest::default(), false)
         }
     };
     let form = Form::new(&request);
@@ -155,15 +155,19 @@ pub fn App() -> impl IntoView {
     let model_files: NodeRef<Input> = NodeRef::new();
     let data_files: NodeRef<Input> = NodeRef::new();
 
+    // Train (`None`) or measure speed (`Some`) with the form's model and data.
     let start = {
         let page = page.clone();
-        move || {
+        move |bench: Option<BenchRequest>| {
             let mut request = match form.request(&page) {
                 Ok(r) => r,
                 Err(e) => return state.fail(e),
             };
             let link: Rc<WorkerLink> = link.get_value();
-            state.reset_for_run();
+            match bench {
+                Some(_) => state.reset_for_bench(),
+                None => state.reset_for_run(),
+            }
             let (model_input, data_input) = (model_files.get_untracked(), data_files.get_untracked());
             if picked_count(&model_files) > 0 {
                 request.model = Source::Files;
@@ -180,12 +184,18 @@ pub fn App() -> impl IntoView {
                     Ok(f) => files.extend(f),
                     Err(e) => return state.fail(e),
                 }
-                link.send(ToWorker::Start(request), files);
+                let message = match bench {
+                    Some(size) => ToWorker::Bench(request, size),
+                    None => ToWorker::Start(request),
+                };
+                link.send(message, files);
             });
         }
     };
-    if autostart {
-        start();
+    if autobench {
+        start(Some(bench));
+    } else if autostart {
+        start(None);
     }
     let send = move |message: ToWorker| link.get_value().send(message, Vec::new());
 
@@ -265,13 +275,16 @@ pub fn App() -> impl IntoView {
             </div>
             <div class="buttons">
                 <button data-testid="train" prop:disabled=move || running() || phase() == Phase::Starting
-                    on:click={ let start = start.clone(); move |_| start() }>"Train"</button>
+                    on:click={ let start = start.clone(); move |_| start(None) }>"Train"</button>
                 <button data-testid="pause" prop:disabled=move || phase() != Phase::Training
                     on:click=move |_| send(ToWorker::Pause)>"Pause"</button>
                 <button data-testid="resume" prop:disabled=move || phase() != Phase::Paused
                     on:click=move |_| send(ToWorker::Resume)>"Resume"</button>
                 <button data-testid="stop" prop:disabled=move || !matches!(phase(), Phase::Training | Phase::Paused)
                     on:click=move |_| { state.set_phase(Phase::Stopping, "Stopping after this step"); send(ToWorker::Stop) }>"Stop"</button>
+                <button class="secondary" data-testid="bench" prop:disabled=move || running() || phase() == Phase::Starting
+                    title="Times training steps of this model on this data (forward, backward, optimizer) without training a model"
+                    on:click={ let start = start.clone(); move |_| start(Some(bench)) }>"Benchmark"</button>
                 <button class="secondary" prop:disabled=running title="Model weights are kept in the browser's cache so a reload does not download them again"
                     on:click=move |_| send(ToWorker::ClearCache)>"Forget downloaded models"</button>
             </div>
@@ -326,6 +339,15 @@ pub fn App() -> impl IntoView {
                 " · loss " <span data-testid="loss" data-value=move || last_loss().map(|l| l.to_string()).unwrap_or_default()>
                     {move || last_loss().map(|l| format!("{l:.4}")).unwrap_or_else(|| "–".into())}</span>
             </p>
+            {move || state.bench.get().map(|b| view! {
+                <p class="bench" data-testid="bench-result" data-report=serde_json::to_string(&b).unwrap_or_default()>
+                    {format!(
+                        "Benchmark: {:.2} samples/s · {:.0} tokens/s · {:.0} ms per step (forward {:.0}, backward {:.0}, \
+                         optimizer {:.0}), {} measured steps",
+                        b.samples_per_s, b.tokens_per_s, b.ms_per_step, b.ms_forward, b.ms_backward, b.ms_optimizer, b.steps
+                    )}
+                </p>
+            })}
             {move || state.checkpoint.get().map(|n| view! {
                 <p class="note" data-testid="checkpoint" data-step=n.to_string()>
                     {format!("Checkpoint saved in this browser at step {n}: a reload can resume from it")}

@@ -2,6 +2,7 @@
 //! view reads.
 
 use leptos::prelude::*;
+use webtune::bench::BenchReport;
 use webtune::predict::Prediction;
 use webtune::train::memory::MemoryEstimate;
 use webtune::train::{Metrics, Report};
@@ -105,6 +106,8 @@ pub struct RunState {
     /// The step of this run's latest checkpoint.
     pub checkpoint: RwSignal<Option<usize>>,
     pub warning: RwSignal<Option<String>>,
+    /// The last benchmark's figures.
+    pub bench: RwSignal<Option<BenchReport>>,
 }
 
 impl RunState {
@@ -129,6 +132,7 @@ impl RunState {
             saved: RwSignal::new(None),
             checkpoint: RwSignal::new(None),
             warning: RwSignal::new(None),
+            bench: RwSignal::new(None),
         }
     }
 
@@ -158,7 +162,19 @@ impl RunState {
         self.error.set(None);
         self.checkpoint.set(None);
         self.warning.set(None);
+        self.bench.set(None);
         self.set_phase(Phase::Loading, "Starting");
+    }
+
+    /// A benchmark replaces the last benchmark's figures and leaves the trained model and its
+    /// scores as they are (the worker keeps the model).
+    pub fn reset_for_bench(&self) {
+        self.downloads.set(Vec::new());
+        self.memory.set(None);
+        self.error.set(None);
+        self.warning.set(None);
+        self.bench.set(None);
+        self.set_phase(Phase::Loading, "Starting the benchmark");
     }
 
     fn revoke_exported(&self) {

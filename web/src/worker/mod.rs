@@ -73,8 +73,28 @@ impl Worker {
         });
     }
 
+    fn bench(self: &Rc<Self>, request: crate::protocol::RunRequest, size: crate::protocol::BenchRequest, files: Files) {
+        if self.running.get() {
+            return fail("a run is already going; stop it first");
+        }
+        self.running.set(true);
+        let this = self.clone();
+        spawn_local(async move {
+            let device = this.device.borrow().clone();
+            match session::bench(request, size, files, device).await {
+                Ok((report, device)) => {
+                    *this.device.borrow_mut() = Some(device);
+                    post(&FromWorker::Benched(report), &Vec::new());
+                }
+                Err(e) => fail(e),
+            }
+            this.running.set(false);
+        });
+    }
+
     fn handle(self: &Rc<Self>, message: ToWorker, files: Files) {
         match message {
+            ToWorker::Bench(request, size) => self.bench(request, size, files),
             ToWorker::Start(request) => self.train(Some((request, files))),
             ToWorker::ResumeSaved => self.train(None),
             ToWorker::DiscardSaved => spawn_local(async {

@@ -10,15 +10,17 @@ use gloo_timers::future::TimeoutFuture;
 use webtune::data::{Example, Split, Task, TextTokenizer};
 use webtune::device::Backend;
 use webtune::model::{BertConfig, BertForSequenceClassification};
+use webtune::bench::BenchReport;
+use webtune::model::dropout;
 use webtune::predict::{Prediction, predict};
 use webtune::pretrained::{ModelFiles, NamedBytes, save_pretrained, task_config};
 use webtune::train::memory;
-use webtune::train::{Checkpoint, Control, Event, Flow, Resume, TaskData, train_with_control};
+use webtune::train::{Checkpoint, Control, Event, Flow, Resume, TaskData, labels_of, tokenize, train_with_control};
 
 use super::fetch::{FetchError, fetch};
 use super::{Controls, gpu, post, store};
 use crate::bridge::Files;
-use crate::protocol::{FromWorker, RunRequest, Source};
+use crate::protocol::{BenchRequest, FromWorker, RunRequest, Source};
 
 /// A fine-tuned model, ready to classify and to export.
 pub struct Trained {
@@ -189,6 +191,46 @@ pub async fn run(
     let train = split_file(task, &request.hub, &request.data, &picked, Split::Train).await?;
     let validation = split_file(task, &request.hub, &request.data, &picked, Split::Validation).await?;
     train_inputs(Inputs { request, files, train, validation, resume: None }, device, controls).await
+}
+
+/// `webtune bench` in the page: the request's model trained on the first `(warmup + steps) × batch`
+/// training pairs in file order (the CLI's batches, so the two figures compare), nothing kept.
+pub async fn bench(
+    request: RunRequest,
+    size: BenchRequest,
+    picked: Files,
+    device: Option<Device>,
+) -> Result<(BenchReport, Device), String> {
+    let task = Task::parse(&request.task).map_err(|e| e.to_string())?;
+    stage("Downloading the model");
+    let files = model_files(&request.hub, &request.model, &picked).await?;
+    stage("Downloading the dataset");
+    let train = split_file(task, &request.hub, &request.data, &picked, Split::Train).await?;
+    let base_config = files.config().map_err(|e| e.to_string())?;
+    let tokenizer = files.tokenizer(&base_config).map_err(|e| e.to_string())?;
+    let config = task_config(&base_config, task);
+    let mut rows = parse_split(task, &train)?;
+    let needed = (size.warmup + size.steps) * request.batch;
+    if rows.len() < needed {
+        return Err(format!("{}: {} examples, the benchmark needs {needed}", train.name, rows.len()));
+    }
+    rows.truncate(needed);
+    stage("Tokenizing");
+    let labels = labels_of(&rows, &train.name).map_err(|e| e.to_string())?;
+    let encoded = tokenize(&tokenizer, &rows).map_err(|e| e.to_string())?;
+    let device = match device {
+        Some(d) => d,
+        None => Backend::Wgpu.init().await.map_err(|e| e.to_string())?,
+    };
+    stage("Loading the weights");
+    let autodiff = device.clone().autodiff();
+    let (model, _) = files.load_model(&config, &autodiff, request.seed).map_err(|e| e.to_string())?;
+    dropout::seed(&autodiff, request.seed);
+    stage("Benchmarking (the warm-up steps also compile the GPU kernels)");
+    let report = webtune::bench::bench(model, &encoded, &labels, request.batch, size.warmup, size.steps, tokenizer.pad_id(), &autodiff)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((report, device))
 }
 
 /// The run saved in the browser, from its last checkpoint.
