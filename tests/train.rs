@@ -120,6 +120,20 @@ fn the_same_seed_gives_the_same_numbers() {
     assert!(matches!(a.last(), Some(Event::Evaluated { step: 12, .. })));
 }
 
+/// `group_by_length` changes which examples share a batch (the losses differ from the shuffled
+/// run's) and the model learns as well.
+#[test]
+fn length_grouped_batches_learn_too() {
+    let short = TrainingArgs { max_steps: Some(12), logging_steps: 4, ..args() };
+    let grouped_short = TrainingArgs { group_by_length: true, ..short.clone() };
+    assert_ne!(losses(&run(&cpu(), &short)), losses(&run(&cpu(), &grouped_short)));
+    let events = run(&cpu(), &TrainingArgs { num_train_epochs: 5, group_by_length: true, ..args() });
+    let l = losses(&events);
+    assert!(l[14] < l[0] * 0.5, "the loss should fall: {l:?}");
+    let accuracy = events.iter().rev().find_map(|e| if let Event::Evaluated { metrics, .. } = e { Some(metrics.accuracy) } else { None });
+    assert!(accuracy >= Some(0.9), "accuracy {accuracy:?}");
+}
+
 #[test]
 fn gradient_accumulation_and_clipping_run_on_wgpu() {
     let args = TrainingArgs {

@@ -58,6 +58,8 @@ pub struct RunSettings {
     /// Data-parallel devices (1: one device); with the per-device batch, the data order.
     #[serde(default = "one")]
     pub devices: usize,
+    #[serde(default)]
+    pub group_by_length: bool,
 }
 
 fn one() -> usize {
@@ -73,6 +75,7 @@ impl RunSettings {
             seed: args.seed,
             total_steps: args.total_steps(num_train_examples),
             devices: args.replicas.len().max(1),
+            group_by_length: args.group_by_length,
         }
     }
 

@@ -103,6 +103,9 @@ pub struct RunRequest {
     /// A checkpoint every N steps; none: after each epoch.
     #[serde(default)]
     pub save_steps: Option<usize>,
+    /// Batches of similar lengths (`TrainingArgs::group_by_length`).
+    #[serde(default)]
+    pub group_by_length: bool,
 }
 
 /// The Hub dataset GLUE lives in.
@@ -125,6 +128,7 @@ impl Default for RunRequest {
             seed: args.seed,
             logging_steps: 5,
             save_steps: None,
+            group_by_length: args.group_by_length,
         }
     }
 }
@@ -187,6 +191,7 @@ impl Query {
                 "logging_steps" => r.logging_steps = number(key, value)?,
                 "save_steps" => r.save_steps = Some(number(key, value)?),
                 "autostart" => q.autostart = matches!(value, "1" | "true" | "yes"),
+                "group_by_length" => r.group_by_length = matches!(value, "1" | "true" | "yes"),
                 "bench" => q.autobench = matches!(value, "1" | "true" | "yes"),
                 "bench_steps" => q.bench.steps = number(key, value)?,
                 "bench_warmup" => q.bench.warmup = number(key, value)?,
@@ -211,6 +216,7 @@ impl RunRequest {
             seed: self.seed,
             max_steps: self.max_steps,
             logging_steps: self.logging_steps,
+            group_by_length: self.group_by_length,
             // Checkpoints go to the browser's private file system (the worker's `store.rs`).
             save_strategy: match self.save_steps {
                 Some(n) => SaveStrategy::Steps(n),
@@ -342,6 +348,8 @@ mod tests {
         assert!(Query::parse([("bench", "1"), ("bench_steps", "0")], PAGE).unwrap_err().contains("bench_steps"));
         let c = Query::parse([("save_steps", "5")], PAGE).unwrap();
         assert_eq!(c.request.training_args().save_strategy, SaveStrategy::Steps(5));
+        assert!(!d.request.training_args().group_by_length, "the course's batches by default");
+        assert!(Query::parse([("group_by_length", "1")], PAGE).unwrap().request.training_args().group_by_length);
         assert!(Query::parse([("save_steps", "0")], PAGE).unwrap_err().contains("save_steps"));
     }
 

@@ -19,9 +19,9 @@ use chart::LossChart;
 use link::WorkerLink;
 use state::{Phase, RunState};
 
-const QUERY_KEYS: [&str; 17] = [
+const QUERY_KEYS: [&str; 18] = [
     "hub", "model", "data", "task", "epochs", "batch", "lr", "max_steps", "max_train_samples", "max_eval_samples",
-    "seed", "logging_steps", "save_steps", "autostart", "bench", "bench_steps", "bench_warmup",
+    "seed", "logging_steps", "save_steps", "group_by_length", "autostart", "bench", "bench_steps", "bench_warmup",
 ];
 
 /// The query string as (key, value) pairs of the keys the page knows.
@@ -61,6 +61,7 @@ struct Form {
     seed: RwSignal<String>,
     logging_steps: RwSignal<String>,
     save_steps: RwSignal<String>,
+    group_by_length: RwSignal<bool>,
 }
 
 impl Form {
@@ -79,6 +80,7 @@ impl Form {
             seed: RwSignal::new(r.seed.to_string()),
             logging_steps: RwSignal::new(r.logging_steps.to_string()),
             save_steps: RwSignal::new(opt_text(r.save_steps)),
+            group_by_length: RwSignal::new(r.group_by_length),
         }
     }
 
@@ -94,6 +96,7 @@ impl Form {
             .iter()
             .map(|(k, s)| (*k, s.get_untracked().trim().to_string()))
             .filter(|(_, v)| !v.is_empty())
+            .chain(self.group_by_length.get_untracked().then(|| ("group_by_length", "1".to_string())))
             .collect();
         Query::parse(values.iter().map(|(k, v)| (*k, v.as_str())), page).map(|q| q.request)
     }
@@ -272,6 +275,9 @@ pub fn App() -> impl IntoView {
                 {field("Validation examples (optional)", "max_eval_samples", form.max_eval_samples)}
                 {field("Seed", "seed", form.seed)}
                 {field("Checkpoint every N steps (optional; default: each epoch)", "save_steps", form.save_steps)}
+                <label for="group_by_length">"Group batches by length (faster; not the course's recipe)"</label>
+                <input id="group_by_length" type="checkbox" prop:checked=move || form.group_by_length.get()
+                    on:change=move |ev| form.group_by_length.set(event_target_checked(&ev)) prop:disabled=running />
             </div>
             <div class="buttons">
                 <button data-testid="train" prop:disabled=move || running() || phase() == Phase::Starting
