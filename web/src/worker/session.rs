@@ -117,6 +117,14 @@ async fn split_file(task: Task, hub: &str, source: &Source, picked: &Files, spli
     }
 }
 
+/// The worker's WebGPU device: the one it opened before, or a new one.
+async fn gpu_device(opened: Option<Device>) -> Result<Device, String> {
+    match opened {
+        Some(device) => Ok(device),
+        None => Backend::Wgpu.init().await.map_err(|e| e.to_string()),
+    }
+}
+
 /// A split's examples; the file's name says whether it is parquet or TSV.
 fn parse_split(task: Task, file: &NamedBytes) -> Result<Vec<Example>, String> {
     if file.name.ends_with(".parquet") {
@@ -218,10 +226,7 @@ pub async fn bench(
     stage("Tokenizing");
     let labels = labels_of(&rows, &train.name).map_err(|e| e.to_string())?;
     let encoded = tokenize(&tokenizer, &rows).map_err(|e| e.to_string())?;
-    let device = match device {
-        Some(d) => d,
-        None => Backend::Wgpu.init().await.map_err(|e| e.to_string())?,
-    };
+    let device = gpu_device(device).await?;
     stage("Loading the weights");
     let autodiff = device.clone().autodiff();
     let (model, _) = files.load_model(&config, &autodiff, request.seed).map_err(|e| e.to_string())?;
@@ -275,10 +280,7 @@ async fn train_inputs(inputs: Inputs, device: Option<Device>, controls: &Control
     post(&FromWorker::Memory(estimate), &Vec::new());
     memory::check_fits(&estimate, &gpu::memory_limits(&info), args.per_device_train_batch_size)
         .map_err(|e| e.to_string())?;
-    let device = match device {
-        Some(d) => d,
-        None => Backend::Wgpu.init().await.map_err(|e| e.to_string())?,
-    };
+    let device = gpu_device(device).await?;
 
     stage("Loading the weights");
     let autodiff = device.clone().autodiff();
