@@ -6,12 +6,12 @@ use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Encoded, collate};
+use crate::data::{Encoded, Example, TextTokenizer, collate};
 use crate::device::idle;
 use crate::error::Result;
 use crate::model::weights::Vars;
 use crate::model::{BertConfig, BertForSequenceClassification};
-use crate::train::cross_entropy;
+use crate::train::{cross_entropy, labels_of, tokenize};
 use crate::train::optim::AdamWSettings;
 
 /// A model's shape without weights, for speed work.
@@ -57,6 +57,14 @@ pub struct BenchReport {
     pub ms_optimizer: f64,
     pub peak_gpu_mb: Option<f64>,
     pub steps: usize,
+}
+
+/// The benchmark's examples: the first `count` of `rows` (a training split in file order, read from
+/// `file`), tokenized, and their labels. The CLI and the page both take them from here, so their
+/// figures are measured on the same batches.
+pub fn examples(mut rows: Vec<Example>, file: &str, tokenizer: &TextTokenizer, count: usize) -> Result<(Vec<Encoded>, Vec<usize>)> {
+    rows.truncate(count);
+    Ok((tokenize(tokenizer, &rows)?, labels_of(&rows, file)?))
 }
 
 /// Trains `model` (on an autodiff device) for `warmup` unmeasured and `steps` measured steps.

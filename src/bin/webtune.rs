@@ -588,10 +588,10 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
         }
     };
     let data = cmd.data.clone().unwrap_or_else(|| default_data(Task::Mrpc));
-    let mut rows = Task::Mrpc.read_split(&data, Split::Train)?;
-    rows.truncate((cmd.warmup + cmd.steps) * cmd.per_device_train_batch_size);
-    let labels = labels_of(&rows, &data.join("train.tsv").display().to_string())?;
-    let encoded = tokenize(&tokenizer, &rows)?;
+    let rows = Task::Mrpc.read_split(&data, Split::Train)?;
+    let count = (cmd.warmup + cmd.steps) * cmd.per_device_train_batch_size;
+    let (encoded, labels) =
+        webtune::bench::examples(rows, &data.join("train.tsv").display().to_string(), &tokenizer, count)?;
     webtune::model::dropout::seed(&ad, 42);
     let report = webtune::bench::bench(
         model,

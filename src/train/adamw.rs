@@ -158,13 +158,8 @@ impl ModuleMapper for Update<'_> {
         let p = tensor.inner().reshape([n]);
         let g = grad.reshape([n]);
         let m = self.state.remove(&id);
-        let (updated, moments) = match self.fused {
-            true => match host::update(self, p, g, m) {
-                Ok(done) => done,
-                Err((p, g, m)) => self.update(p, g, m),
-            },
-            false => self.update(p, g, m),
-        };
+        let on_host = if self.fused { host::update(self, p, g, m) } else { Err((p, g, m)) };
+        let (updated, moments) = on_host.unwrap_or_else(|(p, g, m)| self.update(p, g, m));
         self.state.insert(id, moments);
         let mut updated = Tensor::from_inner(updated.reshape(dims));
         if require_grad {

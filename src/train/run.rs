@@ -367,16 +367,17 @@ pub async fn train_with_control(
         }};
     }
 
+    let lengths: Option<Vec<usize>> =
+        args.group_by_length.then(|| data.train.iter().map(|e| e.input_ids.len()).collect());
     let first_epoch = progress.step / steps_per_epoch;
     'epochs: for epoch in first_epoch..num_epochs {
         if progress.step >= total_steps {
             break;
         }
         let mut order = epoch_order(n, args.seed, epoch);
-        if args.group_by_length {
+        if let Some(lengths) = &lengths {
             // transformers groups over the examples of one optimizer step.
-            let lengths: Vec<usize> = data.train.iter().map(|e| e.input_ids.len()).collect();
-            order = group_by_length(order, &lengths, batch_size * accumulation);
+            order = group_by_length(order, lengths, batch_size * accumulation);
         }
         let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
         // Batches that do not fill a whole accumulation group at the epoch's end are dropped,

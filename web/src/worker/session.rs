@@ -15,7 +15,7 @@ use webtune::model::dropout;
 use webtune::predict::{Prediction, predict};
 use webtune::pretrained::{ModelFiles, NamedBytes, save_pretrained, task_config};
 use webtune::train::memory;
-use webtune::train::{Checkpoint, Control, Event, Flow, Resume, TaskData, labels_of, tokenize, train_with_control};
+use webtune::train::{Checkpoint, Control, Event, Flow, Resume, TaskData, train_with_control};
 
 use super::fetch::{FetchError, fetch};
 use super::{Controls, gpu, post, store};
@@ -217,15 +217,14 @@ pub async fn bench(
     let base_config = files.config().map_err(|e| e.to_string())?;
     let tokenizer = files.tokenizer(&base_config).map_err(|e| e.to_string())?;
     let config = task_config(&base_config, task);
-    let mut rows = parse_split(task, &train)?;
+    let rows = parse_split(task, &train)?;
     let needed = (size.warmup + size.steps) * request.batch;
     if rows.len() < needed {
         return Err(format!("{}: {} examples, the benchmark needs {needed}", train.name, rows.len()));
     }
-    rows.truncate(needed);
     stage("Tokenizing");
-    let labels = labels_of(&rows, &train.name).map_err(|e| e.to_string())?;
-    let encoded = tokenize(&tokenizer, &rows).map_err(|e| e.to_string())?;
+    let (encoded, labels) =
+        webtune::bench::examples(rows, &train.name, &tokenizer, needed).map_err(|e| e.to_string())?;
     let device = gpu_device(device).await?;
     stage("Loading the weights");
     let autodiff = device.clone().autodiff();
