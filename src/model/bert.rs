@@ -4,11 +4,12 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, Linear};
-use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use burn::tensor::activation::{gelu_approximate, relu, softmax};
 use burn::tensor::{Int, Tensor};
 
 use super::config::{Activation, BertConfig};
 use super::dropout::dropout;
+use super::gelu::gelu;
 use super::weights::{Exporter, Vars};
 use crate::error::Result;
 

@@ -3,6 +3,7 @@
 pub mod bert;
 pub mod config;
 pub mod dropout;
+pub mod gelu;
 pub mod weights;
 
 pub use bert::{BertForSequenceClassification, BertInput};
