@@ -4,12 +4,13 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, Linear};
-use burn::tensor::activation::{gelu_approximate, relu, softmax};
+use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Int, Tensor};
 
 use super::config::{Activation, BertConfig};
 use super::dropout::dropout;
 use super::gelu::gelu;
+use super::softmax::attention_probs;
 use super::weights::{Exporter, Vars};
 use crate::error::Result;
 
@@ -110,8 +111,7 @@ impl BertSelfAttention {
         let q = heads(self.query.forward(x.clone()));
         let k = heads(self.key.forward(x.clone()));
         let v = heads(self.value.forward(x));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((head_dim as f64).sqrt()) + mask;
-        let probs = dropout(&self.dropout, softmax(scores, 3));
+        let probs = dropout(&self.dropout, attention_probs(q.matmul(k.swap_dims(2, 3)), head_dim, mask));
         probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden])
     }
 }

@@ -10,20 +10,18 @@
 //! erf is Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the formula PyTorch's own vectorized CPU
 //! GELU uses, so the values are those transformers computes on a CPU.
 
-use burn::tensor::{Tensor, TensorData, activation};
+use burn::tensor::{Tensor, activation};
 use rayon::prelude::*;
 
+use super::host::{CHUNK, constant, exp, tracked_zero, values};
 use crate::device::in_host_memory;
-
-/// Elements per parallel task: large enough that the split costs nothing beside the arithmetic.
-const CHUNK: usize = 16 * 1024;
 
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
     if !in_host_memory(&device) {
         return activation::gelu(x);
     }
-    let Ok(input) = x.clone().inner().into_data().try_into_vec::<f32>() else {
+    let Some(input) = values(&x) else {
         return activation::gelu(x); // not f32: burn's own
     };
     let mut value = vec![0.0f32; input.len()];
@@ -46,15 +44,12 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
             }
         });
     }
-    let shape = x.shape();
-    let plain = device.clone().without_autodiff();
-    let value = Tensor::<D>::from_data(TensorData::new(value, shape.clone()), &plain);
+    let value = constant(value, &x, &device);
     if !tracked {
         return value;
     }
-    let slope = Tensor::<D>::from_data(TensorData::new(slope, shape), &plain);
-    // `x − detach(x)` is zero, so the sum is the host's GELU to the bit; its derivative is the slope.
-    (x.clone() - x.detach()) * Tensor::from_inner(slope) + Tensor::from_inner(value)
+    let slope = constant(slope, &x, &device);
+    tracked_zero(x) * slope + value
 }
 
 /// GELU(x) and its derivative Φ(x) + x·φ(x), sharing erf's exponential: φ(x) = exp(−x²/2)/√(2π).
@@ -70,29 +65,10 @@ fn gelu_and_slope(x: f32) -> (f32, f32) {
     (x * cdf, cdf + x * e * INV_SQRT_2PI)
 }
 
-/// eˣ for x ≤ 0 to within 1e-7 relative (Cephes' `expf` polynomial), written without calls or
-/// branches so that a loop over it vectorizes; below −87 it returns about 1.6e-38 rather than 0.
-#[inline(always)]
-fn exp(x: f32) -> f32 {
-    let x = x.max(-87.0);
-    // x·log₂e rounded to an integer n: adding 1.5·2²³ leaves n in the low mantissa bits.
-    const ROUND: f32 = 12_582_912.0;
-    let shifted = x * std::f32::consts::LOG2_E + ROUND;
-    let n = shifted - ROUND;
-    let k = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
-    // r = x − n·ln 2, ln 2 split in two so that n·ln2_hi is exact
-    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
-        + 5.000_000_1e-1;
-    (p * r * r + r + 1.0) * f32::from_bits(((k + 127) << 23) as u32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Device;
+    use burn::tensor::{Device, TensorData};
 
     /// erf in f64 through its Taylor series (|z| < 3) and the continued fraction of erfc beyond:
     /// a reference independent of the approximation under test.
@@ -120,16 +96,6 @@ mod tests {
         let cdf = 0.5 * (1.0 + erf64(x / std::f64::consts::SQRT_2));
         let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
         (x * cdf, cdf + x * pdf)
-    }
-
-    #[test]
-    fn exp_is_accurate_down_to_underflow() {
-        for i in 0..87_000 {
-            let x = -(i as f32) * 1e-3;
-            let (ours, exact) = (exp(x) as f64, (x as f64).exp());
-            assert!(((ours - exact) / exact).abs() < 2e-7, "exp({x}) = {ours}, expected {exact}");
-        }
-        assert!(exp(-200.0) < 1e-37 && exp(-200.0) >= 0.0);
     }
 
     #[test]

@@ -4,6 +4,8 @@ pub mod bert;
 pub mod config;
 pub mod dropout;
 pub mod gelu;
+pub mod host;
+pub mod softmax;
 pub mod weights;
 
 pub use bert::{BertForSequenceClassification, BertInput};

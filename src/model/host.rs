@@ -1,0 +1,67 @@
+//! Element-wise kernels run on the host for burn's CPU backend.
+//!
+//! burn's CPU backend runs each element-wise operation on one thread, one pass over memory per
+//! operation, and an autodiff graph adds as many again backward; the matrix products, which it
+//! spreads over all cores, were left waiting. For the few operations that dominated a training
+//! step (GELU, the attention softmax, dropout masks), the model reads the input once, computes
+//! value and derivative in one parallel pass here, and hands autodiff the cheapest expression with
+//! that value and that derivative (see `gelu.rs`, `softmax.rs`).
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// Elements per parallel task: large enough that the split costs nothing beside the arithmetic.
+pub const CHUNK: usize = 16 * 1024;
+
+/// The values of `x` (f32), or `None` for another element type.
+pub fn values<const D: usize>(x: &Tensor<D>) -> Option<Vec<f32>> {
+    x.clone().inner().into_data().try_into_vec::<f32>().ok()
+}
+
+/// A constant tensor (no gradient) of `values` shaped like `like`, on `device`.
+pub fn constant<const D: usize>(values: Vec<f32>, like: &Tensor<D>, device: &Device) -> Tensor<D> {
+    let plain = Tensor::<D>::from_data(TensorData::new(values, like.shape()), &device.clone().without_autodiff());
+    if device.is_autodiff() { Tensor::from_inner(plain) } else { plain }
+}
+
+/// `x − detach(x)`: zero, with derivative one. `zero · slope + value` is a tensor with the host's
+/// `value` to the bit and the host's `slope` as derivative.
+pub fn tracked_zero<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    x.clone() - x.detach()
+}
+
+/// eˣ to within 1e-7 relative for x ≥ −87 (Cephes' `expf` polynomial), 0 below; written without
+/// calls or branches so that a loop over it vectorizes.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    let clamped = x.max(-87.0);
+    // x·log₂e rounded to an integer n: adding 1.5·2²³ leaves n in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    let shifted = clamped * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
+    let k = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    // r = x − n·ln 2, ln 2 split in two so that n·ln2_hi is exact
+    let r = clamped - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1;
+    let value = (p * r * r + r + 1.0) * f32::from_bits(((k + 127) << 23) as u32);
+    if x < -87.0 { 0.0 } else { value }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_accurate_down_to_underflow() {
+        for i in 0..87_000 {
+            let x = -(i as f32) * 1e-3;
+            let (ours, exact) = (exp(x) as f64, (x as f64).exp());
+            assert!(((ours - exact) / exact).abs() < 2e-7, "exp({x}) = {ours}, expected {exact}");
+        }
+        assert_eq!(exp(-88.0), 0.0);
+        assert_eq!(exp(-3.4e38), 0.0);
+        assert_eq!(exp(0.0), 1.0);
+    }
+}
