@@ -3,16 +3,19 @@
 //! burn's `Dropout` draws its mask through `Tensor::random_like`, which on the CPU backend samples
 //! every element through a generic distribution object, then multiplies twice: about a tenth of an
 //! all-MiniLM-L6-v2 training step on the CPU went to drawing masks (perf). On the CPU the mask here
-//! is drawn on the host, already scaled by 1 / keep, and applied in one multiplication. On every
-//! other device (a GPU draws its own random numbers) burn's layer runs as it is.
+//! is drawn on the host, on all cores, already scaled by 1 / keep, and applied in one
+//! multiplication. On every other device (a GPU draws its own random numbers) burn's layer runs as
+//! it is.
 
 use std::sync::Mutex;
 
 use burn::nn::Dropout;
 use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
+use rayon::prelude::*;
 
+use super::host::{CHUNK, constant};
 use crate::device::in_host_memory;
 
 /// The host generator for CPU masks, seeded with the device by [`seed`]. Process-wide, like burn's
@@ -34,26 +37,26 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     if !layer.training.is_enabled() || !device.is_autodiff() || layer.prob == 0.0 || !in_host_memory(&device) {
         return layer.forward(x);
     }
-    let mut rng = HOST_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    // Unseeded (nothing called `seed`): burn's layer, with burn's generator.
-    let Some(rng) = rng.as_mut() else { return layer.forward(x) };
+    // One draw from the seeded generator per call; each chunk of the mask then has a generator of
+    // its own seeded from it, so that the chunks are drawn in parallel and the same every time.
+    let base = match HOST_RNG.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        Some(rng) => rng.next_u64(),
+        // Unseeded (nothing called `seed`): burn's layer, with burn's generator.
+        None => return layer.forward(x),
+    };
     let keep = 1.0 - layer.prob;
     let scale = (1.0 / keep) as f32;
     // An element is kept when a uniform u32 falls below keep · 2³² (bias below 2⁻³²).
     let threshold = (keep * 4_294_967_296.0).round().min(u32::MAX as f64) as u32;
-    let shape = x.shape();
-    let n = shape.num_elements();
-    let mut mask = Vec::with_capacity(n);
-    while mask.len() < n {
-        let bits = rng.next_u64();
-        for half in [bits as u32, (bits >> 32) as u32] {
-            if mask.len() < n {
-                mask.push(if half < threshold { scale } else { 0.0 });
-            }
+    let mut mask = vec![0.0f32; x.shape().num_elements()];
+    mask.par_chunks_mut(CHUNK).enumerate().for_each(|(i, mask)| {
+        let mut bits = vec![0u32; mask.len()];
+        StdRng::seed_from_u64(base.wrapping_add(i as u64)).fill(&mut bits[..]);
+        for (m, bits) in mask.iter_mut().zip(&bits) {
+            *m = if *bits < threshold { scale } else { 0.0 };
         }
-    }
-    let mask = Tensor::<D>::from_data(burn::tensor::TensorData::new(mask, shape), &device.clone().without_autodiff());
-    x * Tensor::from_inner(mask)
+    });
+    x.clone() * constant(mask, &x, &device)
 }
 
 #[cfg(test)]
@@ -81,16 +84,11 @@ mod tests {
         assert!((zeros - 0.1).abs() < 0.005, "dropped share {zeros}");
         let scale = 1.0 / 0.9f32;
         assert!(first.iter().all(|v| *v == 0.0 || (*v - scale).abs() < 1e-6));
-        // drawn on the host: two elements per u64 of the seeded generator
-        let mut rng = StdRng::seed_from_u64(7);
+        // drawn on the host: the first chunk from a generator seeded by the seeded generator's first u64
+        let mut bits = [0u32; 64];
+        StdRng::seed_from_u64(StdRng::seed_from_u64(7).next_u64()).fill(&mut bits[..]);
         let threshold = (0.9f64 * 4_294_967_296.0).round() as u32;
-        let expected: Vec<f32> = (0..32)
-            .flat_map(|_| {
-                let b = rng.next_u64();
-                [b as u32, (b >> 32) as u32]
-            })
-            .map(|u| if u < threshold { scale } else { 0.0 })
-            .collect();
+        let expected: Vec<f32> = bits.iter().map(|u| if *u < threshold { scale } else { 0.0 }).collect();
         assert_eq!(first[..64], expected[..]);
         let grad = input.grad(&y.sum().backward()).unwrap();
         let grad: Vec<f32> = grad.into_data().convert::<f32>().try_into_vec().unwrap();
