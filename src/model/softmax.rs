@@ -11,7 +11,7 @@
 //! whose value is y to the bit and whose backward is grad ↦ c·(y ⊙ grad − y·Σ_keys(y ⊙ grad)).
 //! Other devices keep burn's softmax.
 
-use burn::tensor::{Tensor, activation};
+use burn::tensor::{DType, Tensor, activation};
 use rayon::prelude::*;
 
 use super::host::{constant, exp, tracked_zero, values};
@@ -19,9 +19,16 @@ use crate::device::in_host_memory;
 
 /// `scores` [batch, heads, queries, keys]; `mask` additive, [batch, 1, 1, keys].
 pub fn attention_probs(scores: Tensor<4>, head_dim: usize, mask: Tensor<4>) -> Tensor<4> {
+    // In mixed precision, in f32 (as torch's autocast does): exp and the sum need the range.
+    let dtype = scores.dtype();
+    if dtype != DType::F32 {
+        return attention_probs(scores.cast(DType::F32), head_dim, mask).cast(dtype);
+    }
     let device = scores.device();
     let sqrt_d = (head_dim as f64).sqrt();
-    let (Some(input), Some(additive), true) = (values(&scores), values(&mask), in_host_memory(&device)) else {
+    // (`values` reads the tensor: only on the CPU, where that costs a copy and no wait)
+    let host = in_host_memory(&device).then(|| values(&scores).zip(values(&mask))).flatten();
+    let Some((input, additive)) = host else {
         return activation::softmax(scores.div_scalar(sqrt_d) + mask, 3);
     };
     let [batch, heads, queries, keys] = scores.dims();
