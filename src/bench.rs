@@ -3,7 +3,7 @@
 //! `scripts/bench_torch.py` can feed PyTorch exactly the same ones.
 
 use burn::optim::GradientsParams;
-use burn::tensor::Device;
+use burn::tensor::{DType, Device};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Encoded, Example, TextTokenizer, collate};
@@ -13,6 +13,7 @@ use crate::model::weights::Vars;
 use crate::model::{BertConfig, BertForSequenceClassification};
 use crate::train::{cross_entropy, labels_of, tokenize};
 use crate::train::optim::AdamWSettings;
+use crate::train::precision::{LossScale, Precision, compute_copy};
 
 /// A model's shape without weights, for speed work.
 pub fn named_config(name: &str) -> Option<BertConfig> {
@@ -67,7 +68,8 @@ pub fn examples(mut rows: Vec<Example>, file: &str, tokenizer: &TextTokenizer, c
     Ok((tokenize(tokenizer, &rows)?, labels_of(&rows, file)?))
 }
 
-/// Trains `model` (on an autodiff device) for `warmup` unmeasured and `steps` measured steps.
+/// Trains `model` (on an autodiff device) for `warmup` unmeasured and `steps` measured steps, in
+/// `precision` as a training run would (with `--fp16`'s loss scaling).
 pub async fn bench(
     mut model: BertForSequenceClassification,
     examples: &[Encoded],
@@ -76,9 +78,12 @@ pub async fn bench(
     warmup: usize,
     steps: usize,
     pad_id: u32,
+    precision: Precision,
     device: &Device,
 ) -> Result<BenchReport> {
+    precision.check_supported(device)?;
     let mut optimizer = AdamWSettings::default().init();
+    let mut loss_scale = (precision == Precision::F16).then(LossScale::default);
     let (mut fwd, mut bwd, mut opt) = (0.0, 0.0, 0.0);
     let (mut samples, mut tokens, mut measured_steps) = (0, 0, 0);
     let mut peak_gpu: Option<u64> = None;
@@ -89,13 +94,26 @@ pub async fn bench(
         let batch = collate(&refs, Some(chunk_labels), pad_id, device);
         idle(device).await?;
         let t0 = now();
-        let loss = cross_entropy(model.forward(batch.input), batch.labels.expect("labelled"));
+        let logits = match precision.compute_dtype() {
+            Some(dtype) => compute_copy(&model, dtype).forward(batch.input).cast(DType::F32),
+            None => model.forward(batch.input),
+        };
+        let mut loss = cross_entropy(logits, batch.labels.expect("labelled"));
+        if let Some(scale) = &loss_scale {
+            loss = loss.mul_scalar(scale.scale);
+        }
         idle(device).await?;
         let t1 = now();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         idle(device).await?;
         let t2 = now();
-        model = optimizer.step(5e-5, model, grads);
+        let grads = match loss_scale.as_mut() {
+            Some(scale) => scale.unscale(&model, grads).await?,
+            None => Some(grads),
+        };
+        if let Some(grads) = grads {
+            model = optimizer.step(5e-5, model, grads);
+        }
         idle(device).await?;
         let t3 = now();
         if let Some(usage) = device.memory_pool_usage() {

@@ -16,7 +16,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use webtune::train::{
-    Checkpoint, Control, Event, Flow, Resume, SaveStrategy, TaskData, TrainingArgs, train, train_with_control,
+    Checkpoint, Control, Event, Flow, Precision, Resume, SaveStrategy, TaskData, TrainingArgs, train,
+    train_with_control,
 };
 
 /// Label 1 when token 7 occurs in the first segment: something a 2-layer BERT learns quickly.
@@ -132,6 +133,23 @@ fn length_grouped_batches_learn_too() {
     assert!(l[14] < l[0] * 0.5, "the loss should fall: {l:?}");
     let accuracy = events.iter().rev().find_map(|e| if let Event::Evaluated { metrics, .. } = e { Some(metrics.accuracy) } else { None });
     assert!(accuracy >= Some(0.9), "accuracy {accuracy:?}");
+}
+
+/// Mixed precision (`--bf16`, `--fp16` with its loss scale): the passes really run in 16 bits
+/// (the losses are not f32's numbers), they stay close to f32's, and the task is learnt as well.
+#[test]
+fn mixed_precision_learns_as_well_as_f32() {
+    let whole = TrainingArgs { num_train_epochs: 5, ..args() };
+    let reference = losses(&run(&cpu(), &whole));
+    for precision in [Precision::Bf16, Precision::F16] {
+        let events = run(&cpu(), &TrainingArgs { precision, ..whole.clone() });
+        let l = losses(&events);
+        assert_ne!(l, reference, "{precision:?}");
+        assert!((l[0] - reference[0]).abs() < 0.05, "{precision:?}: first logged loss {} vs f32's {}", l[0], reference[0]);
+        assert!(l[14] < l[0] * 0.5, "{precision:?}: the loss should fall: {l:?}");
+        let accuracy = events.iter().rev().find_map(|e| if let Event::Evaluated { metrics, .. } = e { Some(metrics.accuracy) } else { None });
+        assert!(accuracy >= Some(0.9), "{precision:?}: accuracy {accuracy:?}");
+    }
 }
 
 #[test]

@@ -18,7 +18,7 @@ use webtune::device::Backend;
 use webtune::checkpoints;
 use webtune::pretrained::{ModelFiles, folder_files, save_pretrained, task_config};
 use webtune::train::{
-    Checkpoint, Control, Event, Flow, SaveStrategy, TaskData, TrainingArgs, evaluate, labels_of, tokenize,
+    Checkpoint, Control, Event, Flow, Precision, SaveStrategy, TaskData, TrainingArgs, evaluate, labels_of, tokenize,
     train_with_control,
 };
 use webtune::{Error, Result};
@@ -154,6 +154,31 @@ struct TrainCmd {
     /// faster steps, but not the course's recipe (off by default).
     #[arg(long)]
     group_by_length: bool,
+    #[command(flatten)]
+    mixed_precision: MixedPrecision,
+}
+
+/// transformers' flags of the same names.
+#[derive(Args, Debug, Clone)]
+struct MixedPrecision {
+    /// Mixed precision: forward and backward in bfloat16, weights and optimizer in f32 (CUDA, CPU;
+    /// WebGPU and Vulkan have no bf16).
+    #[arg(long, conflicts_with = "fp16")]
+    bf16: bool,
+    /// Mixed precision: forward and backward in float16 with a dynamic loss scale, weights and
+    /// optimizer in f32 (CUDA; wgpu where the GPU has shader-f16).
+    #[arg(long)]
+    fp16: bool,
+}
+
+impl MixedPrecision {
+    fn precision(&self) -> Precision {
+        match (self.bf16, self.fp16) {
+            (true, _) => Precision::Bf16,
+            (_, true) => Precision::F16,
+            _ => Precision::F32,
+        }
+    }
 }
 
 impl TrainCmd {
@@ -210,6 +235,8 @@ struct BenchCmd {
     /// The MRPC folder. Default: ../shared/data/glue/MRPC.
     #[arg(long)]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    mixed_precision: MixedPrecision,
 }
 
 fn main() -> ExitCode {
@@ -328,6 +355,7 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         // Filled below, once the devices are open.
         replicas: Vec::new(),
         group_by_length: cmd.group_by_length,
+        precision: cmd.mixed_precision.precision(),
     };
     args.validate()?;
 
@@ -601,6 +629,7 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
         cmd.warmup,
         cmd.steps,
         tokenizer.pad_id(),
+        cmd.mixed_precision.precision(),
         &ad,
     )
     .await?;
@@ -611,6 +640,7 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
     obj.insert("device".into(), json!(format!("{device:?}")));
     obj.insert("model".into(), json!(cmd.model));
     obj.insert("batch_size".into(), json!(cmd.per_device_train_batch_size));
+    obj.insert("precision".into(), json!(cmd.mixed_precision.precision().name()));
     obj.insert("versions".into(), json!({"webtune": env!("CARGO_PKG_VERSION"), "burn": "0.22.1"}));
     println!("{out}");
     Ok(())

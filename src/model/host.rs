@@ -7,7 +7,7 @@
 //! value and derivative in one parallel pass here, and hands autodiff the cheapest expression with
 //! that value and that derivative (see `gelu.rs`, `softmax.rs`).
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 
 /// Elements per parallel task: large enough that the split costs nothing beside the arithmetic.
 pub const CHUNK: usize = 16 * 1024;
@@ -17,9 +17,12 @@ pub fn values<const D: usize>(x: &Tensor<D>) -> Option<Vec<f32>> {
     x.clone().inner().into_data().try_into_vec::<f32>().ok()
 }
 
-/// A constant tensor (no gradient) of `values` shaped like `like`, on `device`.
+/// A constant tensor (no gradient) of `values` shaped like `like` and of its element type, on `device`.
 pub fn constant<const D: usize>(values: Vec<f32>, like: &Tensor<D>, device: &Device) -> Tensor<D> {
-    let plain = Tensor::<D>::from_data(TensorData::new(values, like.shape()), &device.clone().without_autodiff());
+    let mut plain = Tensor::<D>::from_data(TensorData::new(values, like.shape()), &device.clone().without_autodiff());
+    if like.dtype() != DType::F32 {
+        plain = plain.cast(like.dtype());
+    }
     if device.is_autodiff() { Tensor::from_inner(plain) } else { plain }
 }
 

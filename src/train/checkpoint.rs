@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adamw::AdamW;
 use super::event::Event;
+use super::precision::{LossScale, Precision};
 use super::run::TrainingArgs;
 use crate::error::{Error, Result};
 use crate::model::weights::{Vars, WeightFile, to_safetensors};
@@ -60,6 +61,8 @@ pub struct RunSettings {
     pub devices: usize,
     #[serde(default)]
     pub group_by_length: bool,
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 fn one() -> usize {
@@ -76,6 +79,7 @@ impl RunSettings {
             total_steps: args.total_steps(num_train_examples),
             devices: args.replicas.len().max(1),
             group_by_length: args.group_by_length,
+            precision: args.precision,
         }
     }
 
@@ -114,6 +118,9 @@ pub struct TrainerState {
     /// The `log` and `evaluated` events so far, replayed to the shell on resume.
     pub log_history: Vec<Event>,
     pub settings: RunSettings,
+    /// `--fp16`'s loss scale at this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<LossScale>,
 }
 
 /// The files of one checkpoint, named as in a checkpoint folder.
@@ -184,7 +191,8 @@ impl Resume {
 
     /// The optimizer as it was, for `model` (loaded from the same checkpoint).
     pub(crate) fn optimizer(&self, args: &TrainingArgs, model: &BertForSequenceClassification) -> Result<AdamW> {
-        AdamW::from_moments(args.adamw.clone(), model, &self.exp_avg, &self.exp_avg_sq, self.state.global_step)
+        let skipped = self.state.loss_scale.as_ref().map_or(0, |s| s.skipped_steps);
+        AdamW::from_moments(args.adamw.clone(), model, &self.exp_avg, &self.exp_avg_sq, self.state.global_step - skipped)
     }
 }
 
@@ -202,6 +210,14 @@ mod tests {
         assert!(RunSettings::of(&args, 100).check_same_as(&saved, "x").is_ok());
         let err = RunSettings::of(&args, 99).check_same_as(&saved, "x").unwrap_err().to_string();
         assert!(err.contains("num_train_examples"), "{err}");
+        let fp16 = TrainingArgs { precision: Precision::F16, ..args.clone() };
+        let err = RunSettings::of(&fp16, 100).check_same_as(&saved, "x").unwrap_err().to_string();
+        assert!(err.contains("settings.precision") && err.contains("\"f16\""), "{err}");
+        // a checkpoint of a version without mixed precision reads as f32
+        let mut old = serde_json::to_value(&saved).unwrap();
+        old.as_object_mut().unwrap().remove("precision");
+        let old: RunSettings = serde_json::from_value(old).unwrap();
+        assert_eq!(old.precision, Precision::F32);
     }
 
     #[test]

@@ -9,12 +9,13 @@ use std::pin::Pin;
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{DType, Device, Int, Tensor};
 
 use super::checkpoint::{Checkpoint, FORMAT, Resume, RunSettings, SaveStrategy, TrainerState, snapshot};
 use super::eval::{Metrics, evaluate};
 use super::event::Event;
 use super::optim::{AdamWSettings, clip_grad_norm, linear_schedule};
+use super::precision::{Precision, compute_copy};
 use crate::data::{Encoded, Example, Task, TextTokenizer, collate, epoch_order, group_by_length};
 use crate::error::{Error, Result};
 use crate::model::{BertForSequenceClassification, dropout};
@@ -42,6 +43,9 @@ pub struct TrainingArgs {
     /// transformers' `group_by_length`: batches of similar lengths (less padding, faster steps);
     /// off by default, as in the course's recipe. See [`group_by_length`].
     pub group_by_length: bool,
+    /// transformers' `--bf16` / `--fp16`: forward and backward in a 16-bit float, f32 weights and
+    /// optimizer. See `precision.rs`.
+    pub precision: Precision,
 }
 
 impl Default for TrainingArgs {
@@ -61,6 +65,7 @@ impl Default for TrainingArgs {
             save_strategy: SaveStrategy::No,
             replicas: Vec::new(),
             group_by_length: false,
+            precision: Precision::F32,
         }
     }
 }
@@ -304,6 +309,12 @@ pub async fn train_with_control(
     let num_epochs = total_steps.div_ceil(steps_per_epoch);
     let settings = RunSettings::of(args, n);
     let plain = device.clone().without_autodiff();
+    for d in std::iter::once(device).chain(&args.replicas) {
+        args.precision.check_supported(d)?;
+    }
+    // --fp16's loss scale; a resumed run continues with the checkpoint's.
+    let mut loss_scale = (args.precision == Precision::F16)
+        .then(|| resume.as_ref().and_then(|r| r.state.loss_scale.clone()).unwrap_or_default());
 
     let (mut optimizer, mut progress) = match &resume {
         None => {
@@ -360,6 +371,7 @@ pub async fn train_with_control(
                 pending_losses: progress.pending.clone(),
                 log_history: progress.history.clone(),
                 settings: settings.clone(),
+                loss_scale: loss_scale.clone(),
             };
             control.save(snapshot(&model, &optimizer, &state).await?).await?;
             dropout::seed(&device, checkpoint_seed(args.seed, progress.step));
@@ -387,7 +399,8 @@ pub async fn train_with_control(
         let done = (progress.step - epoch * steps_per_epoch) * accumulation;
         let mut step_loss: Option<Tensor<1>> = None;
         for (i, idx) in batches.iter().take(usable).enumerate().skip(done) {
-            let (detached, grads) = forward_backward(&model, idx, data, device, &args.replicas, accumulation);
+            let scale = loss_scale.as_ref().map(|s| s.scale);
+            let (detached, grads) = forward_backward(&model, idx, data, device, args, scale);
             accumulator.accumulate(&model, grads);
             progress.samples += idx.len();
             step_loss = Some(match step_loss.take() {
@@ -399,11 +412,20 @@ pub async fn train_with_control(
             }
 
             let mut grads = accumulator.grads();
-            if let Some(max_norm) = args.max_grad_norm {
-                grads = clip_grad_norm(&model, grads, max_norm);
+            if let Some(scale) = loss_scale.as_mut() {
+                // overflowed gradients: the step is skipped (the optimizer's count too), as torch's GradScaler does
+                grads = match scale.unscale(&model, grads).await? {
+                    Some(grads) => grads,
+                    None => GradientsParams::new(),
+                };
             }
             let lr = linear_schedule(args.learning_rate, progress.step, args.warmup_steps, total_steps);
-            model = optimizer.step(lr, model, grads);
+            if !grads.is_empty() {
+                if let Some(max_norm) = args.max_grad_norm {
+                    grads = clip_grad_norm(&model, grads, max_norm);
+                }
+                model = optimizer.step(lr, model, grads);
+            }
             progress.step += 1;
             let step = progress.step;
             progress.window.push(step_loss.take().expect("a step has a loss"));
@@ -483,24 +505,36 @@ pub async fn train_with_control(
 /// draws itself). This needs no collective operation: burn's all-reduce exists only for CUDA
 /// (NCCL), and not between servers, so averaging on the main device is the path that works for
 /// every device kind, remote ones included.
+///
+/// With `loss_scale` (`--fp16`), the gradients are those of the loss times the scale; the returned
+/// loss is not scaled.
 fn forward_backward(
     model: &BertForSequenceClassification,
     idx: &[usize],
     data: &TaskData,
     device: &Device,
-    replicas: &[Device],
-    accumulation: usize,
+    args: &TrainingArgs,
+    loss_scale: Option<f64>,
 ) -> (Tensor<1>, GradientsParams) {
+    let (replicas, accumulation) = (&args.replicas, args.gradient_accumulation_steps);
     let shard_loss = |model: &BertForSequenceClassification, shard: &[usize], device: &Device, weight: f64| {
         let encoded: Vec<&Encoded> = shard.iter().map(|&i| &data.train[i]).collect();
         let labels: Vec<usize> = shard.iter().map(|&i| data.train_labels[i]).collect();
         let batch = collate(&encoded, Some(&labels), data.pad_id, device);
-        let loss = cross_entropy(model.forward(batch.input), batch.labels.expect("training batches are labelled"));
+        let logits = match args.precision.compute_dtype() {
+            Some(dtype) => compute_copy(model, dtype).forward(batch.input).cast(DType::F32),
+            None => model.forward(batch.input),
+        };
+        let loss = cross_entropy(logits, batch.labels.expect("training batches are labelled"));
         if weight == 1.0 { loss } else { loss.mul_scalar(weight) }
+    };
+    let scaled = |loss: &Tensor<1>| match loss_scale {
+        Some(scale) => loss.clone().mul_scalar(scale),
+        None => loss.clone(),
     };
     if replicas.is_empty() {
         let loss = shard_loss(model, idx, device, 1.0 / accumulation as f64);
-        let grads = GradientsParams::from_grads(loss.backward(), model);
+        let grads = GradientsParams::from_grads(scaled(&loss).backward(), model);
         return (loss.detach(), grads);
     }
     let plain = device.clone().without_autodiff();
@@ -519,7 +553,7 @@ fn forward_backward(
         let replica = model.clone().fork(replica_device);
         let weight = shard.len() as f64 / idx.len() as f64 / accumulation as f64;
         let loss = shard_loss(&replica, shard, replica_device, weight);
-        let grads = GradientsParams::from_grads(loss.backward(), &replica);
+        let grads = GradientsParams::from_grads(scaled(&loss).backward(), &replica);
         pending.push((loss.detach().inner(), grads, replica));
     }
     let mut sum: GradientsAccumulator<BertForSequenceClassification> = GradientsAccumulator::new();
