@@ -3,7 +3,7 @@
 //! `scripts/bench_torch.py` can feed PyTorch exactly the same ones.
 
 use burn::optim::GradientsParams;
-use burn::tensor::{DType, Device};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Encoded, Example, TextTokenizer, collate};
@@ -13,7 +13,7 @@ use crate::model::weights::Vars;
 use crate::model::{BertConfig, BertForSequenceClassification};
 use crate::train::{cross_entropy, labels_of, tokenize};
 use crate::train::optim::AdamWSettings;
-use crate::train::precision::{LossScale, Precision, compute_copy};
+use crate::train::precision::{LossScale, Precision, unscaled};
 
 /// A model's shape without weights, for speed work.
 pub fn named_config(name: &str) -> Option<BertConfig> {
@@ -94,11 +94,7 @@ pub async fn bench(
         let batch = collate(&refs, Some(chunk_labels), pad_id, device);
         idle(device).await?;
         let t0 = now();
-        let logits = match precision.compute_dtype() {
-            Some(dtype) => compute_copy(&model, dtype).forward(batch.input).cast(DType::F32),
-            None => model.forward(batch.input),
-        };
-        let mut loss = cross_entropy(logits, batch.labels.expect("labelled"));
+        let mut loss = cross_entropy(precision.logits(&model, batch.input), batch.labels.expect("labelled"));
         if let Some(scale) = &loss_scale {
             loss = loss.mul_scalar(scale.scale);
         }
@@ -107,11 +103,7 @@ pub async fn bench(
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         idle(device).await?;
         let t2 = now();
-        let grads = match loss_scale.as_mut() {
-            Some(scale) => scale.unscale(&model, grads).await?,
-            None => Some(grads),
-        };
-        if let Some(grads) = grads {
+        if let Some(grads) = unscaled(loss_scale.as_mut(), &model, grads).await? {
             model = optimizer.step(5e-5, model, grads);
         }
         idle(device).await?;

@@ -621,6 +621,7 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
     let (encoded, labels) =
         webtune::bench::examples(rows, &data.join("train.tsv").display().to_string(), &tokenizer, count)?;
     webtune::model::dropout::seed(&ad, 42);
+    let precision = cmd.mixed_precision.precision();
     let report = webtune::bench::bench(
         model,
         &encoded,
@@ -629,7 +630,7 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
         cmd.warmup,
         cmd.steps,
         tokenizer.pad_id(),
-        cmd.mixed_precision.precision(),
+        precision,
         &ad,
     )
     .await?;
@@ -640,7 +641,7 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
     obj.insert("device".into(), json!(format!("{device:?}")));
     obj.insert("model".into(), json!(cmd.model));
     obj.insert("batch_size".into(), json!(cmd.per_device_train_batch_size));
-    obj.insert("precision".into(), json!(cmd.mixed_precision.precision().name()));
+    obj.insert("precision".into(), json!(precision.name()));
     obj.insert("versions".into(), json!({"webtune": env!("CARGO_PKG_VERSION"), "burn": "0.22.1"}));
     println!("{out}");
     Ok(())

@@ -18,6 +18,7 @@ use burn::tensor::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::{BertForSequenceClassification, BertInput};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,6 +57,15 @@ impl Precision {
                 self.name()
             ))),
             _ => Ok(()),
+        }
+    }
+
+    /// The model's logits for `input`, computed in this precision and returned in f32 (the loss
+    /// is computed in f32, as under torch's autocast).
+    pub fn logits(self, model: &BertForSequenceClassification, input: BertInput) -> Tensor<2> {
+        match self.compute_dtype() {
+            Some(dtype) => compute_copy(model, dtype).forward(input).cast(DType::F32),
+            None => model.forward(input),
         }
     }
 
@@ -142,6 +152,19 @@ impl LossScale {
             self.skipped_steps += 1;
             None
         })
+    }
+}
+
+/// The gradients to step with: as they are without a loss scale; with one, unscaled, or `None`
+/// when they overflowed (the step is skipped, AdamW's count too, as torch's `GradScaler` does).
+pub async fn unscaled<M: Module>(
+    loss_scale: Option<&mut LossScale>,
+    model: &M,
+    grads: GradientsParams,
+) -> Result<Option<GradientsParams>> {
+    match loss_scale {
+        Some(scale) => scale.unscale(model, grads).await,
+        None => Ok(Some(grads)),
     }
 }
 

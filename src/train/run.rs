@@ -9,13 +9,13 @@ use std::pin::Pin;
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{DType, Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::checkpoint::{Checkpoint, FORMAT, Resume, RunSettings, SaveStrategy, TrainerState, snapshot};
 use super::eval::{Metrics, evaluate};
 use super::event::Event;
 use super::optim::{AdamWSettings, clip_grad_norm, linear_schedule};
-use super::precision::{Precision, compute_copy};
+use super::precision::{Precision, unscaled};
 use crate::data::{Encoded, Example, Task, TextTokenizer, collate, epoch_order, group_by_length};
 use crate::error::{Error, Result};
 use crate::model::{BertForSequenceClassification, dropout};
@@ -411,16 +411,9 @@ pub async fn train_with_control(
                 continue;
             }
 
-            let mut grads = accumulator.grads();
-            if let Some(scale) = loss_scale.as_mut() {
-                // overflowed gradients: the step is skipped (the optimizer's count too), as torch's GradScaler does
-                grads = match scale.unscale(&model, grads).await? {
-                    Some(grads) => grads,
-                    None => GradientsParams::new(),
-                };
-            }
+            let grads = unscaled(loss_scale.as_mut(), &model, accumulator.grads()).await?;
             let lr = linear_schedule(args.learning_rate, progress.step, args.warmup_steps, total_steps);
-            if !grads.is_empty() {
+            if let Some(mut grads) = grads {
                 if let Some(max_norm) = args.max_grad_norm {
                     grads = clip_grad_norm(&model, grads, max_norm);
                 }
@@ -521,10 +514,7 @@ fn forward_backward(
         let encoded: Vec<&Encoded> = shard.iter().map(|&i| &data.train[i]).collect();
         let labels: Vec<usize> = shard.iter().map(|&i| data.train_labels[i]).collect();
         let batch = collate(&encoded, Some(&labels), data.pad_id, device);
-        let logits = match args.precision.compute_dtype() {
-            Some(dtype) => compute_copy(model, dtype).forward(batch.input).cast(DType::F32),
-            None => model.forward(batch.input),
-        };
+        let logits = args.precision.logits(model, batch.input);
         let loss = cross_entropy(logits, batch.labels.expect("training batches are labelled"));
         if weight == 1.0 { loss } else { loss.mul_scalar(weight) }
     };
