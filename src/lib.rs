@@ -12,6 +12,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod model;
+pub mod parity;
 pub mod predict;
 pub mod pretrained;
 #[cfg(not(target_arch = "wasm32"))]

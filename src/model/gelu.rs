@@ -5,7 +5,12 @@
 //! the step. Here, on the CPU, one parallel pass over the input computes both GELU and its slope
 //! Φ(x) + x·φ(x) with branch-free arithmetic the compiler vectorizes, and autodiff sees
 //! `(x − detach(x)) · slope + gelu`: exactly the host's values forward, `grad · slope` backward.
-//! Other devices keep burn's `gelu` (a GPU runs it in a kernel).
+//! Other devices compute the same expression with tensor ops (fusion makes a kernel of them): burn's
+//! own GELU backward is the derivative of the *tanh approximation*, through `tanh` of a cubic, and
+//! WGSL's `tanh` may overflow to NaN for arguments above ~44 (the spec derives its accuracy from
+//! sinh/cosh; SwiftShader does, so all-MiniLM-L6-v2 got NaN gradients in Chromium while lavapipe's
+//! tanh saturated). Φ and φ here use only `erf` and `exp` of −x²/2, which cannot overflow, and are the
+//! exact derivative transformers' autograd computes.
 //!
 //! erf is Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the formula PyTorch's own vectorized CPU
 //! GELU uses, so the values are those transformers computes on a CPU.
@@ -19,7 +24,7 @@ use crate::device::in_host_memory;
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
     if !in_host_memory(&device) {
-        return activation::gelu(x);
+        return on_device(x);
     }
     let Some(input) = values(&x) else {
         return activation::gelu(x); // not f32: burn's own
@@ -52,6 +57,22 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     tracked_zero(x) * slope + value
 }
 
+/// GELU on a device's own kernels: `(x − detach x) · slope + gelu(x)` with slope Φ(x) + x·φ(x), all
+/// computed from the detached input (so autodiff sees one multiplication backward).
+fn on_device<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if !x.device().is_autodiff() {
+        return activation::gelu(x);
+    }
+    let input = x.clone().detach();
+    let cdf = (input.clone() * std::f32::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5);
+    let density = (input.clone().powi_scalar(2) * -0.5).exp().mul_scalar(INV_SQRT_2PI);
+    let value = input.clone() * cdf.clone();
+    let slope = cdf + input * density;
+    tracked_zero(x) * slope + value
+}
+
+const INV_SQRT_2PI: f32 = 0.398_942_28;
+
 /// GELU(x) and its derivative Φ(x) + x·φ(x), sharing erf's exponential: φ(x) = exp(−x²/2)/√(2π).
 #[inline(always)]
 fn gelu_and_slope(x: f32) -> (f32, f32) {
@@ -61,7 +82,6 @@ fn gelu_and_slope(x: f32) -> (f32, f32) {
     let e = exp(-z * z);
     let erf = (1.0 - poly * t * e).copysign(z);
     let cdf = 0.5 * (1.0 + erf);
-    const INV_SQRT_2PI: f32 = 0.398_942_28;
     (x * cdf, cdf + x * e * INV_SQRT_2PI)
 }
 
@@ -142,5 +162,25 @@ mod tests {
         let plain = device.without_autodiff();
         let x = Tensor::<2>::from_data(TensorData::new(xs, [30, 100]), &plain);
         assert_eq!(values(gelu(x.clone())), values(gelu(Tensor::from_inner(x).require_grad())));
+    }
+
+    /// The expression the GPU devices run, here on the CPU backend's tensor ops: GELU's values and
+    /// its exact derivative, finite out to ±60, where a tanh-based derivative overflows on adapters
+    /// whose tanh does.
+    #[test]
+    fn device_expression_has_the_exact_gradient() {
+        let device = Device::flex().autodiff();
+        let xs: Vec<f32> = (0..=1200).map(|i| (i as f32 - 600.0) * 0.1).collect();
+        let x = Tensor::<1>::from_data(TensorData::new(xs.clone(), [xs.len()]), &device).require_grad();
+        let y = on_device(x.clone());
+        for (v, x) in values(y.clone()).iter().zip(&xs) {
+            let exact = reference(*x as f64).0;
+            assert!((*v as f64 - exact).abs() < 1e-6 * (1.0 + exact.abs()), "gelu({x}) = {v}, expected {exact}");
+        }
+        let grads = y.sum().backward();
+        for (g, x) in values(x.grad(&grads).unwrap()).iter().zip(&xs) {
+            let exact = reference(*x as f64).1;
+            assert!((*g as f64 - exact).abs() < 1e-6, "gelu'({x}) = {g}, expected {exact}");
+        }
     }
 }

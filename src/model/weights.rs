@@ -260,13 +260,17 @@ impl Exporter {
     }
 
     pub fn linear(&mut self, name: &str, linear: &Linear) {
-        let weight = linear.weight.val();
-        let [d_in, d_out] = weight.dims();
-        self.names.push((format!("{name}.weight"), Some((d_in, d_out))));
-        self.transaction = std::mem::take(&mut self.transaction).register(weight);
+        self.linear_weight(&format!("{name}.weight"), linear.weight.val());
         if let Some(bias) = &linear.bias {
             self.tensor(&format!("{name}.bias"), bias.val());
         }
+    }
+
+    /// A tensor laid out as a burn `Linear`'s weight, [in, out]; read as transformers' [out, in].
+    pub fn linear_weight(&mut self, name: &str, weight: Tensor<2>) {
+        let [d_in, d_out] = weight.dims();
+        self.names.push((name.to_string(), Some((d_in, d_out))));
+        self.transaction = std::mem::take(&mut self.transaction).register(weight);
     }
 
     pub fn embedding(&mut self, name: &str, emb: &Embedding) {

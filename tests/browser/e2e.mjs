@@ -2,12 +2,14 @@
 // Serves dist/, a model folder and a slice of MRPC from localhost, then drives the page through a
 // shared link: it trains, pauses and resumes, evaluates, classifies, exports; the exported model
 // must load in the CLI and give the same probabilities. A run reloaded mid-way resumes from its
-// checkpoint in the browser's storage and ends as the uninterrupted run did. Also: bad inputs and
+// checkpoint in the browser's storage and ends as the uninterrupted run did. A real BERT
+// (all-MiniLM-L6-v2) computes transformers' numbers in the page (`check=`) and trains two steps as
+// native wgpu does. Also: bad inputs and
 // a browser without WebGPU get messages, not a dead tab. The page's Benchmark measures training
 // speed, and `webtune bench` on native wgpu the same batches, for the ratio.
 // Screenshots and the console go to --out.
 //
-//   node tests/browser/e2e.mjs [--model DIR] [--steps 20] [--out DIR] [--webtune BIN]
+//   node tests/browser/e2e.mjs [--model DIR] [--minilm DIR] [--steps 20] [--out DIR] [--webtune BIN]
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -23,6 +25,8 @@ const target = process.env.CARGO_TARGET_DIR || path.join(cache, 'target');
 const defaults = {
   dist: path.join(root, 'dist'),
   model: path.join(root, 'tests/fixtures/tiny-bert'),
+  // A real BERT, as scripts/setup installs it; its golden values are tests/goldens/minilm.json.
+  minilm: process.env.WEBTUNE_MINILM || path.join(cache, 'models/all-MiniLM-L6-v2'),
   data: path.resolve(root, '../shared/data/glue/MRPC'),
   steps: '20',
   batch: '8',
@@ -70,6 +74,8 @@ const server = http.createServer((req, res) => {
   if (routes[url.pathname]) body = Buffer.from(routes[url.pathname]());
   else {
     const [base, dir] = url.pathname.startsWith('/model/') ? ['/model/', opt.model]
+      : url.pathname.startsWith('/minilm/') ? ['/minilm/', opt.minilm]
+      : url.pathname.startsWith('/goldens/') ? ['/goldens/', path.join(root, 'tests/goldens')]
       : url.pathname.startsWith(hubModel) ? [hubModel, opt.model]
       : url.pathname.startsWith(hubGlue) ? [hubGlue, parquet] : ['/', opt.dist];
     const rel = decodeURIComponent(url.pathname.slice(base.length)) || 'index.html';
@@ -273,6 +279,39 @@ try {
     resumed_max_loss_diff: lossDiff });
   await again.close();
   console.log('ok - a run reloaded mid-way resumes from its checkpoint and ends as the uninterrupted run');
+
+  // ---- 1c. a real BERT: transformers' numbers on this GPU, and two training steps as natively ------
+  // The tiny model above cannot show faults of kernels that only larger shapes select (issue: the
+  // page's MiniLM once went NaN at step 2 while native wgpu trained it).
+  const minilmParams = { model: '/minilm', data: '/data/MRPC', task: 'mrpc', max_steps: '2', batch: opt.batch,
+    logging_steps: '1', max_eval_samples: '8', save_steps: '1000' };
+  const real = await open(browser, new URLSearchParams({ ...minilmParams, check: '/goldens/minilm.json' }), 'minilm');
+  await waitState(real, 'finished', timeout);
+  const parity = JSON.parse(await attr(real, '[data-testid=check-result]', 'data-report'));
+  const worst = parity.differences.reduce((w, d) => (w && w.max_abs_diff >= d.max_abs_diff ? w : d), null);
+  assert.equal(await attr(real, '[data-testid=check-result]', 'data-ok'), 'true',
+    `MiniLM in the page vs transformers: ${await real.textContent('[data-testid=check-result]')}`);
+  assert.equal(parity.differences.length, 11, 'pooled output, logits, loss and 8 gradients compared');
+  await real.click('[data-testid=train]');
+  await waitState(real, 'finished', timeout);
+  const realCurve = JSON.parse(await attr(real, '[data-testid=chart]', 'data-losses'));
+  await real.close();
+  const nativeRun = path.join(opt.out, 'native-minilm');
+  fs.rmSync(nativeRun, { recursive: true, force: true });
+  execFileSync(opt.webtune, ['train', '--model', opt.minilm, '--data', nativeData(), '--backend', 'wgpu',
+    '--max-steps', '2', '--per-device-train-batch-size', opt.batch, '--logging-steps', '1', '--max-eval-samples', '8',
+    '--save-strategy', 'no', '--quiet', '--output-dir', nativeRun], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const nativeCurve = fs.readFileSync(path.join(nativeRun, 'metrics.jsonl'), 'utf8').trim().split('\n')
+    .map((l) => JSON.parse(l)).filter((m) => 'loss' in m).map((m) => [m.step, m.loss]);
+  assert.deepEqual(realCurve.map((p) => p[0]), [1, 2], `page losses ${JSON.stringify(realCurve)}`);
+  assert.deepEqual(nativeCurve.map((p) => p[0]), [1, 2], `native losses ${JSON.stringify(nativeCurve)}`);
+  const realDiff = Math.max(...realCurve.map((p, i) => Math.abs(p[1] - nativeCurve[i][1])));
+  assert.ok(realCurve.every((p) => Number.isFinite(p[1])) && realDiff <= 1e-3,
+    `MiniLM's first two losses, page ${JSON.stringify(realCurve)} vs native wgpu ${JSON.stringify(nativeCurve)}`);
+  Object.assign(results, { minilm_check_max_abs_diff: worst.max_abs_diff, minilm_check_worst: worst.name,
+    minilm_page_losses: realCurve.map((p) => p[1]), minilm_native_losses: nativeCurve.map((p) => p[1]) });
+  console.log(`ok - all-MiniLM-L6-v2 in the page: within ${worst.max_abs_diff.toExponential(1)} of transformers `
+    + `(${worst.name}), two training steps within ${realDiff.toExponential(1)} of native wgpu`);
 
   // ---- 2. a model and GLUE from a (fake) Hub; Stop keeps the model; a reload reads the cache ------
   const hubQuery = 'hub=/hub&model=webtune-test/tiny-bert&data=nyu-mll/glue&task=mrpc&max_steps=40&max_eval_samples=16&autostart=1';

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use webtune::bench::BenchReport;
+use webtune::parity::ParityReport;
 use webtune::predict::Prediction;
 use webtune::train::memory::MemoryEstimate;
 use webtune::train::{Event, Report, SaveStrategy, TrainingArgs};
@@ -156,13 +157,17 @@ pub struct Query {
     pub bench: BenchRequest,
     /// `bench=1`: run the benchmark at once, instead of training.
     pub autobench: bool,
+    /// `check=URL`: compare the model's numbers on this GPU with transformers' golden values at URL
+    /// (a file `scripts/goldens.py` writes), instead of training.
+    pub check: Option<String>,
 }
 
 impl Query {
     /// `pairs` are the decoded query parameters; `page` is the page's URL. An unusable value is
     /// an error naming the parameter, so a broken shared link says what is wrong with it.
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, page: &str) -> Result<Query, String> {
-        let mut q = Query { request: RunRequest::default(), autostart: false, bench: BenchRequest::default(), autobench: false };
+        let mut q =
+            Query { request: RunRequest::default(), autostart: false, bench: BenchRequest::default(), autobench: false, check: None };
         let r = &mut q.request;
         fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
             value.trim().parse().map_err(|_| format!("query parameter `{key}`: `{value}` is not a valid number"))
@@ -195,6 +200,12 @@ impl Query {
                 "bench" => q.autobench = matches!(value, "1" | "true" | "yes"),
                 "bench_steps" => q.bench.steps = number(key, value)?,
                 "bench_warmup" => q.bench.warmup = number(key, value)?,
+                "check" => {
+                    q.check = match Source::parse(value, page) {
+                        Source::Url(url) => Some(url),
+                        _ => return Err(format!("query parameter `check`: `{value}` is not a URL")),
+                    }
+                }
                 _ => {}
             }
         }
@@ -261,6 +272,9 @@ pub enum ToWorker {
     DiscardSaved,
     /// Measure training speed on the request's model and data. Reply: `Benched`.
     Bench(RunRequest, BenchRequest),
+    /// Compare the request's model on this GPU with transformers' golden values at the URL
+    /// (`webtune::parity`). Reply: `Checked`.
+    Check(RunRequest, String),
 }
 
 /// A run kept in the browser, as the page offers it for resuming.
@@ -294,6 +308,7 @@ pub enum FromWorker {
     Warning(String),
     Finished(Report),
     Benched(BenchReport),
+    Checked(ParityReport),
     Prediction(Prediction),
     Exported,
     CacheCleared,
@@ -351,6 +366,10 @@ mod tests {
         assert!(!d.request.training_args().group_by_length, "the course's batches by default");
         assert!(Query::parse([("group_by_length", "1")], PAGE).unwrap().request.training_args().group_by_length);
         assert!(Query::parse([("save_steps", "0")], PAGE).unwrap_err().contains("save_steps"));
+        assert_eq!(d.check, None);
+        let check = Query::parse([("check", "/goldens/minilm.json")], PAGE).unwrap();
+        assert_eq!(check.check.as_deref(), Some("http://127.0.0.1:8080/goldens/minilm.json"));
+        assert!(Query::parse([("check", "minilm.json")], PAGE).unwrap_err().contains("`check`"));
     }
 
     #[test]

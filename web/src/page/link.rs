@@ -158,6 +158,10 @@ impl WorkerLink {
                 s.bench.set(Some(report));
                 s.set_phase(Phase::Finished, "Benchmark done");
             }
+            FromWorker::Checked(report) => {
+                s.check.set(Some(report));
+                s.set_phase(Phase::Finished, "Check done");
+            }
             FromWorker::Prediction(p) => s.prediction.set(Some(p)),
             FromWorker::Exported => s.set_exported(files),
             FromWorker::CacheCleared => s.cache_note.set(Some("Downloaded models forgotten".into())),

@@ -19,9 +19,9 @@ use chart::LossChart;
 use link::WorkerLink;
 use state::{Phase, RunState};
 
-const QUERY_KEYS: [&str; 18] = [
+const QUERY_KEYS: [&str; 19] = [
     "hub", "model", "data", "task", "epochs", "batch", "lr", "max_steps", "max_train_samples", "max_eval_samples",
-    "seed", "logging_steps", "save_steps", "group_by_length", "autostart", "bench", "bench_steps", "bench_warmup",
+    "seed", "logging_steps", "save_steps", "group_by_length", "autostart", "bench", "bench_steps", "bench_warmup", "check",
 ];
 
 /// The query string as (key, value) pairs of the keys the page knows.
@@ -140,17 +140,29 @@ fn clock(seconds: f64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
+/// What the page asks the worker to do with the form's model and data.
+enum Job {
+    Train,
+    /// The Benchmark button, or `bench=1`.
+    Bench(BenchRequest),
+    /// `check=URL`: compare with transformers' golden values at URL.
+    Check(String),
+}
+
+/// How close a check's values must be to transformers' (the parity tests' tolerance).
+const PARITY_TOLERANCE: f32 = 1e-4;
+
 #[component]
 pub fn App() -> impl IntoView {
     let state = RunState::new();
     let page = window().location().href().unwrap_or_default();
     let pairs = query_pairs();
     let query = Query::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &page);
-    let (request, autostart, bench, autobench) = match &query {
-        Ok(q) => (q.request.clone(), q.autostart, q.bench, q.autobench),
+    let (request, autostart, bench, autobench, check) = match &query {
+        Ok(q) => (q.request.clone(), q.autostart, q.bench, q.autobench, q.check.clone()),
         Err(e) => {
             state.fail(e.clone());
-            (RunRequest::default(), false, BenchRequest::default(), false)
+            (RunRequest::default(), false, BenchRequest::default(), false, None)
         }
     };
     let form = Form::new(&request);
@@ -158,18 +170,19 @@ pub fn App() -> impl IntoView {
     let model_files: NodeRef<Input> = NodeRef::new();
     let data_files: NodeRef<Input> = NodeRef::new();
 
-    // Train (`None`) or measure speed (`Some`) with the form's model and data.
+    // Train, measure speed or check the numbers with the form's model and data.
     let start = {
         let page = page.clone();
-        move |bench: Option<BenchRequest>| {
+        move |job: Job| {
             let mut request = match form.request(&page) {
                 Ok(r) => r,
                 Err(e) => return state.fail(e),
             };
             let link: Rc<WorkerLink> = link.get_value();
-            match bench {
-                Some(_) => state.reset_for_bench(),
-                None => state.reset_for_run(),
+            match &job {
+                Job::Train => state.reset_for_run(),
+                Job::Bench(_) => state.reset_for_job("Starting the benchmark"),
+                Job::Check(_) => state.reset_for_job("Starting the check"),
             }
             let (model_input, data_input) = (model_files.get_untracked(), data_files.get_untracked());
             if picked_count(&model_files) > 0 {
@@ -187,18 +200,21 @@ pub fn App() -> impl IntoView {
                     Ok(f) => files.extend(f),
                     Err(e) => return state.fail(e),
                 }
-                let message = match bench {
-                    Some(size) => ToWorker::Bench(request, size),
-                    None => ToWorker::Start(request),
+                let message = match job {
+                    Job::Train => ToWorker::Start(request),
+                    Job::Bench(size) => ToWorker::Bench(request, size),
+                    Job::Check(golden) => ToWorker::Check(request, golden),
                 };
                 link.send(message, files);
             });
         }
     };
-    if autobench {
-        start(Some(bench));
+    if let Some(golden) = check {
+        start(Job::Check(golden));
+    } else if autobench {
+        start(Job::Bench(bench));
     } else if autostart {
-        start(None);
+        start(Job::Train);
     }
     let send = move |message: ToWorker| link.get_value().send(message, Vec::new());
 
@@ -281,7 +297,7 @@ pub fn App() -> impl IntoView {
             </div>
             <div class="buttons">
                 <button data-testid="train" prop:disabled=move || running() || phase() == Phase::Starting
-                    on:click={ let start = start.clone(); move |_| start(None) }>"Train"</button>
+                    on:click={ let start = start.clone(); move |_| start(Job::Train) }>"Train"</button>
                 <button data-testid="pause" prop:disabled=move || phase() != Phase::Training
                     on:click=move |_| send(ToWorker::Pause)>"Pause"</button>
                 <button data-testid="resume" prop:disabled=move || phase() != Phase::Paused
@@ -290,7 +306,7 @@ pub fn App() -> impl IntoView {
                     on:click=move |_| { state.set_phase(Phase::Stopping, "Stopping after this step"); send(ToWorker::Stop) }>"Stop"</button>
                 <button class="secondary" data-testid="bench" prop:disabled=move || running() || phase() == Phase::Starting
                     title="Times training steps of this model on this data (forward, backward, optimizer) without training a model"
-                    on:click={ let start = start.clone(); move |_| start(Some(bench)) }>"Benchmark"</button>
+                    on:click={ let start = start.clone(); move |_| start(Job::Bench(bench)) }>"Benchmark"</button>
                 <button class="secondary" prop:disabled=running title="Model weights are kept in the browser's cache so a reload does not download them again"
                     on:click=move |_| send(ToWorker::ClearCache)>"Forget downloaded models"</button>
             </div>
@@ -353,6 +369,21 @@ pub fn App() -> impl IntoView {
                         b.samples_per_s, b.tokens_per_s, b.ms_per_step, b.ms_forward, b.ms_backward, b.ms_optimizer, b.steps
                     )}
                 </p>
+            })}
+            {move || state.check.get().map(|r| {
+                let failures = r.failures(PARITY_TOLERANCE);
+                let verdict = if failures.is_empty() {
+                    format!("all {} within {PARITY_TOLERANCE:e}", r.differences.len())
+                } else {
+                    format!("{} of {} off: {}", failures.len(), r.differences.len(), failures.join("; "))
+                };
+                view! {
+                    <p class="bench" data-testid="check-result" data-ok=failures.is_empty().to_string()
+                        data-report=serde_json::to_string(&r).unwrap_or_default()>
+                        {format!("Check against transformers (logits, loss, gradients): largest difference {:.2e}; {verdict}",
+                            r.max_abs_diff())}
+                    </p>
+                }
             })}
             {move || state.checkpoint.get().map(|n| view! {
                 <p class="note" data-testid="checkpoint" data-step=n.to_string()>

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use webtune::bench::BenchReport;
+use webtune::parity::ParityReport;
 use webtune::predict::Prediction;
 use webtune::train::memory::MemoryEstimate;
 use webtune::train::{Metrics, Report};
@@ -108,6 +109,8 @@ pub struct RunState {
     pub warning: RwSignal<Option<String>>,
     /// The last benchmark's figures.
     pub bench: RwSignal<Option<BenchReport>>,
+    /// The last check against transformers' numbers (`check=`).
+    pub check: RwSignal<Option<ParityReport>>,
 }
 
 impl RunState {
@@ -133,6 +136,7 @@ impl RunState {
             checkpoint: RwSignal::new(None),
             warning: RwSignal::new(None),
             bench: RwSignal::new(None),
+            check: RwSignal::new(None),
         }
     }
 
@@ -163,18 +167,20 @@ impl RunState {
         self.checkpoint.set(None);
         self.warning.set(None);
         self.bench.set(None);
+        self.check.set(None);
         self.set_phase(Phase::Loading, "Starting");
     }
 
-    /// A benchmark replaces the last benchmark's figures and leaves the trained model and its
+    /// A benchmark or a check replaces the last one's figures and leaves the trained model and its
     /// scores as they are (the worker keeps the model).
-    pub fn reset_for_bench(&self) {
+    pub fn reset_for_job(&self, stage: &str) {
         self.downloads.set(Vec::new());
         self.memory.set(None);
         self.error.set(None);
         self.warning.set(None);
         self.bench.set(None);
-        self.set_phase(Phase::Loading, "Starting the benchmark");
+        self.check.set(None);
+        self.set_phase(Phase::Loading, stage);
     }
 
     fn revoke_exported(&self) {

@@ -7,6 +7,7 @@ mod session;
 mod store;
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::rc::Rc;
 
 use wasm_bindgen::JsCast;
@@ -73,7 +74,13 @@ impl Worker {
         });
     }
 
-    fn bench(self: &Rc<Self>, request: crate::protocol::RunRequest, size: crate::protocol::BenchRequest, files: Files) {
+    /// A one-off job on the worker's device (a benchmark, a check), refused while a run goes on;
+    /// the device it opened stays for what follows.
+    fn job<T: 'static, F: Future<Output = Result<(T, burn::tensor::Device), String>> + 'static>(
+        self: &Rc<Self>,
+        work: impl FnOnce(Option<burn::tensor::Device>) -> F + 'static,
+        reply: impl FnOnce(T) -> FromWorker + 'static,
+    ) {
         if self.running.get() {
             return fail("a run is already going; stop it first");
         }
@@ -81,10 +88,10 @@ impl Worker {
         let this = self.clone();
         spawn_local(async move {
             let device = this.device.borrow().clone();
-            match session::bench(request, size, files, device).await {
-                Ok((report, device)) => {
+            match work(device).await {
+                Ok((value, device)) => {
                     *this.device.borrow_mut() = Some(device);
-                    post(&FromWorker::Benched(report), &Vec::new());
+                    post(&reply(value), &Vec::new());
                 }
                 Err(e) => fail(e),
             }
@@ -94,7 +101,12 @@ impl Worker {
 
     fn handle(self: &Rc<Self>, message: ToWorker, files: Files) {
         match message {
-            ToWorker::Bench(request, size) => self.bench(request, size, files),
+            ToWorker::Bench(request, size) => {
+                self.job(move |device| session::bench(request, size, files, device), FromWorker::Benched)
+            }
+            ToWorker::Check(request, golden) => {
+                self.job(move |device| session::check(request, golden, files, device), FromWorker::Checked)
+            }
             ToWorker::Start(request) => self.train(Some((request, files))),
             ToWorker::ResumeSaved => self.train(None),
             ToWorker::DiscardSaved => spawn_local(async {

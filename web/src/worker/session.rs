@@ -12,6 +12,8 @@ use webtune::device::Backend;
 use webtune::model::{BertConfig, BertForSequenceClassification};
 use webtune::bench::BenchReport;
 use webtune::model::dropout;
+use webtune::model::weights::WeightFile;
+use webtune::parity::{Golden, ParityReport};
 use webtune::predict::{Prediction, predict};
 use webtune::pretrained::{ModelFiles, NamedBytes, save_pretrained, task_config};
 use webtune::train::memory;
@@ -234,6 +236,30 @@ pub async fn bench(
     let report = webtune::bench::bench(model, &encoded, &labels, request.batch, size.warmup, size.steps, tokenizer.pad_id(), webtune::train::Precision::F32, &autodiff)
         .await
         .map_err(|e| e.to_string())?;
+    Ok((report, device))
+}
+
+/// The request's model on this browser's GPU against transformers' numbers for the same batch (the
+/// golden file at `golden_url`): one forward and backward pass, nothing trained. A browser's WebGPU
+/// stack can compute differently from native wgpu on the same kernels; this shows whether it does.
+pub async fn check(
+    request: RunRequest,
+    golden_url: String,
+    picked: Files,
+    device: Option<Device>,
+) -> Result<(ParityReport, Device), String> {
+    stage("Downloading the model");
+    let files = model_files(&request.hub, &request.model, &picked).await?;
+    stage("Downloading the golden values");
+    let bytes = fetch(&golden_url, &golden_url, false).await.map_err(FetchError::into_message)?;
+    let golden = Golden::from_json(&bytes, &golden_url).map_err(|e| e.to_string())?;
+    let config = files.config().map_err(|e| e.to_string())?;
+    let weights = WeightFile::from_bytes(&files.weights.bytes, &files.weights.name).map_err(|e| e.to_string())?;
+    let device = gpu_device(device).await?;
+    stage("Comparing with transformers (this also compiles the GPU kernels)");
+    let autodiff = device.clone().autodiff();
+    let model = golden.model(&config, weights, &autodiff, &files.config.name).map_err(|e| e.to_string())?;
+    let report = webtune::parity::compare(&model, &golden, &autodiff).await.map_err(|e| e.to_string())?;
     Ok((report, device))
 }
 
