@@ -7,10 +7,11 @@
 //! `(x − detach(x)) · slope + gelu`: exactly the host's values forward, `grad · slope` backward.
 //! Other devices compute the same expression with tensor ops (fusion makes a kernel of them): burn's
 //! own GELU backward is the derivative of the *tanh approximation*, through `tanh` of a cubic, and
-//! WGSL's `tanh` may overflow to NaN for arguments above ~44 (the spec derives its accuracy from
-//! sinh/cosh; SwiftShader does, so all-MiniLM-L6-v2 got NaN gradients in Chromium while lavapipe's
-//! tanh saturated). Φ and φ here use only `erf` and `exp` of −x²/2, which cannot overflow, and are the
-//! exact derivative transformers' autograd computes.
+//! WGSL's `tanh` may overflow to NaN for large arguments (the spec derives its accuracy from
+//! sinh/cosh). Chromium's SwiftShader does: tanh(88) = 1 but tanh(100) = NaN, so pre-activations above
+//! about 13 gave all-MiniLM-L6-v2 NaN gradients in the page while lavapipe's tanh saturated (cubecl
+//! guards tanh the same way only on macOS). Φ and φ here use only `erf` and `exp` of −x²/2, which
+//! cannot overflow, and are the exact derivative transformers' autograd computes.
 //!
 //! erf is Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the formula PyTorch's own vectorized CPU
 //! GELU uses, so the values are those transformers computes on a CPU.
