@@ -1,6 +1,6 @@
 //! Our BERT against transformers on the same inputs: the pooled output, logits and loss, and the
 //! gradients of one backward pass, compared with the golden values that `scripts/goldens.py` writes
-//! (`tests/goldens/*.json`). The parity tests run this on every native backend; the page's worker
+//! (`tests/goldens/*.json`). The parity tests run this on the CPU and wgpu backends; the page's worker
 //! runs it on the browser's WebGPU (`check=` in a link), because a browser's GPU stack can compute
 //! differently from native wgpu on the same kernels.
 
@@ -110,6 +110,9 @@ impl Golden {
             }
             Ok(rows.concat())
         };
+        if self.labels.len() != shape[0] {
+            return Err(Error::Invalid(format!("golden `labels`: {} labels for {} rows", self.labels.len(), shape[0])));
+        }
         let ids = ints("input_ids", &self.input_ids)?;
         let types = ints("token_type_ids", &self.token_type_ids)?;
         let mask: Vec<f32> = ints("attention_mask", &self.attention_mask)?.into_iter().map(|m| m as f32).collect();
@@ -188,17 +191,21 @@ pub async fn compare(model: &BertForSequenceClassification, golden: &Golden, dev
     for (name, g) in vectors {
         read.tensor(name, g.ok_or_else(|| missing(name))?);
     }
-    let values: BTreeMap<String, Vec<f32>> = read.read().await?.into_iter().map(|(name, _, v)| (name, v)).collect();
+    let values: BTreeMap<String, (Vec<usize>, Vec<f32>)> =
+        read.read().await?.into_iter().map(|(name, shape, v)| (name, (shape, v))).collect();
 
     let mut differences = vec![
-        difference("pooled_output", &values["pooled_output"], &golden.pooled_output.concat())?,
-        difference("logits", &values["logits"], &golden.logits.concat())?,
-        difference("loss", &values["loss"], &[golden.loss])?,
+        difference("pooled_output", &values["pooled_output"].1, &golden.pooled_output.concat())?,
+        difference("logits", &values["logits"].1, &golden.logits.concat())?,
+        difference("loss", &values["loss"].1, &[golden.loss])?,
     ];
     for (name, expected) in &golden.grads {
-        let ours = values
+        let (shape, ours) = values
             .get(name)
             .ok_or_else(|| Error::Invalid(format!("golden gradient `{name}`: not one this check computes")))?;
+        if *shape != expected.shape {
+            return Err(Error::Invalid(format!("gradient of `{name}`: shape {shape:?}, the golden file has {:?}", expected.shape)));
+        }
         let mut d = difference(name, &ours[..expected.prefix.len().min(ours.len())], &expected.prefix)?;
         d.sum = Some([ours.iter().sum(), expected.sum]);
         differences.push(d);

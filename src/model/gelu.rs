@@ -8,13 +8,13 @@
 //! Other devices compute the same expression with tensor ops (fusion makes a kernel of them): burn's
 //! own GELU backward is the derivative of the *tanh approximation*, through `tanh` of a cubic, and
 //! WGSL's `tanh` may overflow to NaN for large arguments (the spec derives its accuracy from
-//! sinh/cosh). Chromium's SwiftShader does: tanh(88) = 1 but tanh(100) = NaN, so pre-activations above
-//! about 13 gave all-MiniLM-L6-v2 NaN gradients in the page while lavapipe's tanh saturated (cubecl
-//! guards tanh the same way only on macOS). Φ and φ here use only `erf` and `exp` of −x²/2, which
+//! sinh/cosh). Chromium's SwiftShader does: tanh(88) = 1 but tanh(±100) is NaN (`tests/browser/tanh-probe.mjs`),
+//! so pre-activations beyond about ±14 gave all-MiniLM-L6-v2 NaN gradients in the page while lavapipe's
+//! tanh saturated (cubecl clamps tanh's argument only when compiling for macOS, for Metal's). Φ and φ here use only `erf` and `exp` of −x²/2, which
 //! cannot overflow, and are the exact derivative transformers' autograd computes.
 //!
-//! erf is Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the formula PyTorch's own vectorized CPU
-//! GELU uses, so the values are those transformers computes on a CPU.
+//! On the CPU, erf is Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the formula PyTorch's own
+//! vectorized CPU GELU uses, so the values are those transformers computes on a CPU; GPUs use burn's erf.
 
 use burn::tensor::{Tensor, activation};
 use rayon::prelude::*;

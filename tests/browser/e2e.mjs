@@ -146,7 +146,10 @@ function nativeFiles(url, files, fallback) {
   fs.mkdirSync(dir, { recursive: true });
   for (const name of files) {
     const route = routes[`${url}/${name}`];
-    fs.writeFileSync(path.join(dir, name), route ? route() : fs.readFileSync(path.join(fallback, name)));
+    const file = path.join(dir, name);
+    fs.rmSync(file, { force: true });
+    if (route) fs.writeFileSync(file, route());
+    else fs.symlinkSync(path.join(fallback, name), file);
   }
   return dir;
 }
@@ -315,6 +318,9 @@ try {
     `MiniLM in the page vs transformers: ${await real.textContent('[data-testid=check-result]')}`);
   assert.equal(parity.differences.length, 11, 'pooled output, logits, loss and 8 gradients compared');
   await real.click('[data-testid=train]');
+  // The page says `finished` from the check until this run's first event: wait for its steps first.
+  await real.waitForFunction(() => Number(document.querySelector('[data-testid=progress]')?.dataset.step) >= 2
+    || document.querySelector('[data-testid=status]')?.dataset.state === 'failed', null, { timeout, polling: 250 });
   await waitState(real, 'finished', timeout);
   const realCurve = JSON.parse(await attr(real, '[data-testid=chart]', 'data-losses'));
   await real.close();

@@ -380,7 +380,7 @@ pub fn App() -> impl IntoView {
                 view! {
                     <p class="bench" data-testid="check-result" data-ok=failures.is_empty().to_string()
                         data-report=serde_json::to_string(&r).unwrap_or_default()>
-                        {format!("Check against transformers (logits, loss, gradients): largest difference {:.2e}; {verdict}",
+                        {format!("Check against transformers (pooled output, logits, loss, gradients): largest difference {:.2e}; {verdict}",
                             r.max_abs_diff())}
                     </p>
                 }
