@@ -2,18 +2,22 @@
 //! The batches are the training split's first `(warmup + steps) × batch` pairs in file order, so
 //! `scripts/bench_torch.py` can feed PyTorch exactly the same ones.
 
-use burn::optim::GradientsParams;
-use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Encoded, Example, TextTokenizer, collate};
-use crate::device::idle;
-use crate::error::Result;
-use crate::model::weights::Vars;
-use crate::model::{BertConfig, BertForSequenceClassification};
-use crate::train::{cross_entropy, labels_of, tokenize};
-use crate::train::optim::AdamWSettings;
-use crate::train::precision::{LossScale, Precision, unscaled};
+use crate::model::BertConfig;
+// The report is plain data (the page shows it); measuring is the trainer's.
+#[cfg(feature = "trainer")]
+use {
+    crate::data::{Encoded, Example, TextTokenizer, collate},
+    crate::device::idle,
+    crate::error::Result,
+    crate::model::BertForSequenceClassification,
+    crate::model::weights::Vars,
+    crate::train::precision::{LossScale, unscaled},
+    crate::train::{AdamWSettings, Precision, cross_entropy, labels_of, tokenize},
+    burn::optim::GradientsParams,
+    burn::tensor::Device,
+};
 
 /// A model's shape without weights, for speed work.
 pub fn named_config(name: &str) -> Option<BertConfig> {
@@ -42,6 +46,7 @@ pub fn named_config(name: &str) -> Option<BertConfig> {
     })
 }
 
+#[cfg(feature = "trainer")]
 /// A model with `config`'s shape and transformers-style random weights.
 pub fn random_model(config: &BertConfig, device: &Device) -> Result<BertForSequenceClassification> {
     let mut vars = Vars::random(0, config.initializer_range, device);
@@ -60,6 +65,7 @@ pub struct BenchReport {
     pub steps: usize,
 }
 
+#[cfg(feature = "trainer")]
 /// The benchmark's examples: the first `count` of `rows` (a training split in file order, read from
 /// `file`), tokenized, and their labels. The CLI and the page both take them from here, so their
 /// figures are measured on the same batches.
@@ -68,6 +74,7 @@ pub fn examples(mut rows: Vec<Example>, file: &str, tokenizer: &TextTokenizer, c
     Ok((tokenize(tokenizer, &rows)?, labels_of(&rows, file)?))
 }
 
+#[cfg(feature = "trainer")]
 /// Trains `model` (on an autodiff device) for `warmup` unmeasured and `steps` measured steps, in
 /// `precision` as a training run would (with `--fp16`'s loss scaling).
 pub async fn bench(

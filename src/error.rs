@@ -82,6 +82,7 @@ impl Error {
     }
 }
 
+#[cfg(feature = "trainer")]
 /// GPU reads fail with burn's `ExecutionError` (device lost, out of memory); keep its words.
 impl From<burn::tensor::ExecutionError> for Error {
     fn from(err: burn::tensor::ExecutionError) -> Self {

@@ -5,17 +5,24 @@
 //! [`device`] picks the backend. The CLI (`src/bin/webtune.rs`) and the browser page are thin
 //! shells over these; nothing here blocks on the GPU, so both can drive it.
 
+//!
+//! Without the `trainer` feature only the run's vocabulary compiles: its arguments, events and
+//! reports, the tasks, the model's config and the memory estimate. The page's own bundle is built
+//! that way, so it stays small; everything that computes needs the feature (on by default).
+
 pub mod bench;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "trainer", not(target_arch = "wasm32")))]
 pub mod checkpoints;
 pub mod data;
+#[cfg(feature = "trainer")]
 pub mod device;
 pub mod error;
 pub mod model;
 pub mod parity;
 pub mod predict;
+#[cfg(feature = "trainer")]
 pub mod pretrained;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "trainer", not(target_arch = "wasm32")))]
 pub mod source;
 pub mod train;
 

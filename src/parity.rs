@@ -6,14 +6,19 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::Param;
-use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::model::weights::{Exporter, Vars, WeightFile};
-use crate::model::{BertConfig, BertForSequenceClassification, BertInput};
-use crate::train::cross_entropy;
+use crate::error::Result;
+// The report types are plain data (the page shows them); computing one is the trainer's.
+#[cfg(feature = "trainer")]
+use {
+    crate::error::Error,
+    crate::model::weights::{Exporter, Vars, WeightFile},
+    crate::model::{BertConfig, BertForSequenceClassification, BertInput},
+    crate::train::cross_entropy,
+    burn::module::Param,
+    burn::tensor::{Device, Int, Tensor, TensorData},
+};
 
 /// transformers' numbers for one batch (`scripts/goldens.py`, model in eval mode).
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +102,7 @@ impl ParityReport {
     }
 }
 
+#[cfg(feature = "trainer")]
 impl Golden {
     pub fn from_json(bytes: &[u8], path: &str) -> Result<Self> {
         serde_json::from_slice(bytes).map_err(|e| Error::json(path, e))
@@ -152,6 +158,7 @@ impl Golden {
 
 /// Runs `model` (on an autodiff device) on the golden batch, one backward pass of the mean
 /// cross-entropy, and compares. All values are read in one awaited transaction.
+#[cfg(feature = "trainer")]
 pub async fn compare(model: &BertForSequenceClassification, golden: &Golden, device: &Device) -> Result<ParityReport> {
     let input = golden.input(device)?;
     let (logits, pooled) = model.forward_with_pooled(input);
@@ -213,6 +220,7 @@ pub async fn compare(model: &BertForSequenceClassification, golden: &Golden, dev
     Ok(ParityReport { differences })
 }
 
+#[cfg(feature = "trainer")]
 fn difference(name: &str, ours: &[f32], theirs: &[f32]) -> Result<Difference> {
     if ours.len() != theirs.len() {
         return Err(Error::Invalid(format!("`{name}`: {} values computed, {} in the golden file", ours.len(), theirs.len())));

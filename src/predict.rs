@@ -1,12 +1,16 @@
 //! Classifying one input with a (fine-tuned) model: the label and its probabilities.
 
-use burn::tensor::Device;
-use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{TextTokenizer, collate};
-use crate::error::{Error, Result};
-use crate::model::{BertConfig, BertForSequenceClassification};
+// A prediction is plain data (the page shows it); computing one is the trainer's.
+#[cfg(feature = "trainer")]
+use {
+    crate::data::{TextTokenizer, collate},
+    crate::error::{Error, Result},
+    crate::model::{BertConfig, BertForSequenceClassification},
+    burn::tensor::Device,
+    burn::tensor::activation::softmax,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Prediction {
@@ -17,6 +21,7 @@ pub struct Prediction {
     pub logits: Vec<f32>,
 }
 
+#[cfg(feature = "trainer")]
 /// `model` in evaluation mode on the plain `device`.
 pub async fn predict(
     model: &BertForSequenceClassification,

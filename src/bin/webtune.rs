@@ -344,7 +344,7 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         per_device_train_batch_size: cmd.per_device_train_batch_size,
         per_device_eval_batch_size: cmd.per_device_eval_batch_size,
         learning_rate: cmd.learning_rate,
-        adamw: webtune::train::optim::AdamWSettings { weight_decay: cmd.weight_decay, ..Default::default() },
+        adamw: webtune::train::AdamWSettings { weight_decay: cmd.weight_decay, ..Default::default() },
         warmup_steps: cmd.warmup_steps,
         max_grad_norm: cmd.max_grad_norm,
         gradient_accumulation_steps: cmd.gradient_accumulation_steps,

@@ -98,6 +98,7 @@ impl Task {
     /// Parses one of the Hub's `nyu-mll/glue` parquet files: columns `sentence1`, `sentence2`
     /// (or `sentence`) and `label`, where -1 means the split has no labels. Rows are numbered from
     /// 1 in errors.
+    #[cfg(feature = "trainer")]
     pub fn parse_parquet(self, bytes: &[u8], path: &str) -> Result<Vec<Example>> {
         use parquet::file::reader::{FileReader, SerializedFileReader};
         use parquet::record::Field;
@@ -237,7 +238,7 @@ impl Task {
 
     /// Reads a split from a GLUE folder on disk: GLUE's TSV release (`…/glue/MRPC/train.tsv`), or
     /// a folder of the Hub's parquet files (`…/glue/mrpc/train-00000-of-00001.parquet`).
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(all(feature = "trainer", not(target_arch = "wasm32")))]
     pub fn read_split(self, dir: &std::path::Path, split: Split) -> Result<Vec<Example>> {
         let path = dir.join(self.file_name(split));
         let parquet = dir.join(self.hub_file(split));

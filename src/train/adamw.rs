@@ -12,7 +12,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
-use super::optim::AdamWSettings;
+use super::args::AdamWSettings;
 use crate::error::{Error, Result};
 
 /// A parameter's first and second moments, flattened (a parameter's own shape is restored on use).

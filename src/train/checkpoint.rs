@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::adamw::AdamW;
 use super::event::Event;
-use super::precision::{LossScale, Precision};
-use super::run::TrainingArgs;
+use super::args::{Precision, TrainingArgs};
+use super::precision::LossScale;
 use crate::error::{Error, Result};
 use crate::model::weights::{Vars, WeightFile, to_safetensors};
 use crate::model::{BertConfig, BertForSequenceClassification};
@@ -23,28 +23,6 @@ pub const TRAINER_STATE_FILE: &str = "trainer_state.json";
 
 /// Bumped when the files change meaning; an old checkpoint is then refused by name.
 pub(crate) const FORMAT: u32 = 1;
-
-/// When a run writes checkpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SaveStrategy {
-    #[default]
-    No,
-    /// After each epoch's evaluation.
-    Epoch,
-    /// Every N optimizer steps (at an epoch's end, after its evaluation).
-    Steps(usize),
-}
-
-impl SaveStrategy {
-    /// Whether a checkpoint is due once `step` is done; `epoch_end` when it finished an epoch.
-    pub fn due(self, step: usize, epoch_end: bool) -> bool {
-        match self {
-            SaveStrategy::No => false,
-            SaveStrategy::Epoch => epoch_end,
-            SaveStrategy::Steps(n) => n > 0 && step % n == 0,
-        }
-    }
-}
 
 /// What must be equal for a resumed run to continue the same run: these fix the data order and
 /// the number of steps. The learning rate, decay and clipping may change (a run that diverged is
@@ -218,12 +196,5 @@ mod tests {
         old.as_object_mut().unwrap().remove("precision");
         let old: RunSettings = serde_json::from_value(old).unwrap();
         assert_eq!(old.precision, Precision::F32);
-    }
-
-    #[test]
-    fn strategies() {
-        assert!(!SaveStrategy::No.due(10, true));
-        assert!(SaveStrategy::Epoch.due(7, true) && !SaveStrategy::Epoch.due(8, false));
-        assert!(SaveStrategy::Steps(5).due(10, false) && !SaveStrategy::Steps(5).due(11, true));
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::eval::Metrics;
+use super::metrics::Metrics;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -40,3 +40,15 @@ pub enum Event {
         metrics: Metrics,
     },
 }
+
+/// How a run ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub steps: usize,
+    /// Stopped by its driver before the planned number of steps.
+    pub stopped: bool,
+    pub train_runtime_s: f64,
+    pub train_samples_per_second: f64,
+    pub evaluations: Vec<(f64, Metrics)>,
+}
+

@@ -1,16 +1,33 @@
 //! Loss, optimizer, loop, evaluation, and the events a run reports.
+//!
+//! `args`, `event`, `metrics` and `memory` are plain data and arithmetic, compiled also without the
+//! `trainer` feature (the page's bundle); the rest is the trainer.
 
-pub mod adamw;
-pub mod checkpoint;
-pub mod eval;
+pub mod args;
 pub mod event;
 pub mod memory;
+pub mod metrics;
+
+#[cfg(feature = "trainer")]
+pub mod adamw;
+#[cfg(feature = "trainer")]
+pub mod checkpoint;
+#[cfg(feature = "trainer")]
+pub mod eval;
+#[cfg(feature = "trainer")]
 pub mod optim;
+#[cfg(feature = "trainer")]
 pub mod precision;
+#[cfg(feature = "trainer")]
 pub mod run;
 
-pub use checkpoint::{Checkpoint, Resume, SaveStrategy, TrainerState};
-pub use eval::{Metrics, evaluate, predict_labels};
-pub use event::Event;
-pub use precision::Precision;
-pub use run::{Control, Flow, Report, RunToEnd, TaskData, TrainingArgs, cross_entropy, labels_of, tokenize, train, train_with_control};
+pub use args::{AdamWSettings, Precision, SaveStrategy, TrainingArgs};
+pub use event::{Event, Report};
+pub use metrics::Metrics;
+
+#[cfg(feature = "trainer")]
+pub use checkpoint::{Checkpoint, Resume, TrainerState};
+#[cfg(feature = "trainer")]
+pub use eval::{evaluate, predict_labels};
+#[cfg(feature = "trainer")]
+pub use run::{Control, Flow, RunToEnd, TaskData, cross_entropy, labels_of, tokenize, train, train_with_control};

@@ -8,26 +8,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
 use super::adamw::AdamW;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct AdamWSettings {
-    pub beta1: f64,
-    pub beta2: f64,
-    pub epsilon: f64,
-    pub weight_decay: f64,
-}
-
-impl Default for AdamWSettings {
-    /// transformers' TrainingArguments defaults (burn's own are eps 1e-5, decay 1e-4).
-    fn default() -> Self {
-        Self {
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            weight_decay: 0.0,
-        }
-    }
-}
+use super::args::AdamWSettings;
 
 impl AdamWSettings {
     pub fn init(&self) -> AdamW {

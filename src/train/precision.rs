@@ -17,27 +17,11 @@ use burn::optim::GradientsParams;
 use burn::tensor::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::args::Precision;
 use crate::error::{Error, Result};
 use crate::model::{BertForSequenceClassification, BertInput};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    #[default]
-    F32,
-    Bf16,
-    F16,
-}
-
 impl Precision {
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::F32 => "f32",
-            Precision::Bf16 => "bf16",
-            Precision::F16 => "f16",
-        }
-    }
-
     /// The 16-bit type of the forward and backward passes; `None` for plain f32.
     pub fn compute_dtype(self) -> Option<DType> {
         match self {

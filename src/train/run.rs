@@ -11,112 +11,16 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::checkpoint::{Checkpoint, FORMAT, Resume, RunSettings, SaveStrategy, TrainerState, snapshot};
-use super::eval::{Metrics, evaluate};
-use super::event::Event;
-use super::optim::{AdamWSettings, clip_grad_norm, linear_schedule};
-use super::precision::{Precision, unscaled};
+use super::args::{Precision, SaveStrategy, TrainingArgs};
+use super::checkpoint::{Checkpoint, FORMAT, Resume, RunSettings, TrainerState, snapshot};
+use super::eval::evaluate;
+use super::event::{Event, Report};
+use super::metrics::Metrics;
+use super::optim::{clip_grad_norm, linear_schedule};
+use super::precision::unscaled;
 use crate::data::{Encoded, Example, Task, TextTokenizer, collate, epoch_order, group_by_length};
 use crate::error::{Error, Result};
 use crate::model::{BertForSequenceClassification, dropout};
-
-/// Hyperparameters, named as in transformers' `TrainingArguments`; defaults are the course's
-/// recipe (batch 8, lr 5e-5 decaying linearly to 0, 3 epochs).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainingArgs {
-    pub num_train_epochs: usize,
-    pub per_device_train_batch_size: usize,
-    pub per_device_eval_batch_size: usize,
-    pub learning_rate: f64,
-    pub adamw: AdamWSettings,
-    pub warmup_steps: usize,
-    pub max_grad_norm: Option<f64>,
-    pub gradient_accumulation_steps: usize,
-    pub seed: u64,
-    pub max_steps: Option<usize>,
-    pub logging_steps: usize,
-    pub save_strategy: SaveStrategy,
-    /// Data parallelism: the devices (autodiff) that each take `per_device_train_batch_size`
-    /// examples of every batch. Empty: the run's own device does all the work. See
-    /// [`forward_backward`].
-    pub replicas: Vec<Device>,
-    /// transformers' `group_by_length`: batches of similar lengths (less padding, faster steps);
-    /// off by default, as in the course's recipe. See [`group_by_length`].
-    pub group_by_length: bool,
-    /// transformers' `--bf16` / `--fp16`: forward and backward in a 16-bit float, f32 weights and
-    /// optimizer. See `precision.rs`.
-    pub precision: Precision,
-}
-
-impl Default for TrainingArgs {
-    fn default() -> Self {
-        Self {
-            num_train_epochs: 3,
-            per_device_train_batch_size: 8,
-            per_device_eval_batch_size: 8,
-            learning_rate: 5e-5,
-            adamw: AdamWSettings::default(),
-            warmup_steps: 0,
-            max_grad_norm: None,
-            gradient_accumulation_steps: 1,
-            seed: 42,
-            max_steps: None,
-            logging_steps: 10,
-            save_strategy: SaveStrategy::No,
-            replicas: Vec::new(),
-            group_by_length: false,
-            precision: Precision::F32,
-        }
-    }
-}
-
-impl TrainingArgs {
-    pub fn validate(&self) -> Result<()> {
-        let positive = [
-            ("num_train_epochs", self.num_train_epochs),
-            ("per_device_train_batch_size", self.per_device_train_batch_size),
-            ("per_device_eval_batch_size", self.per_device_eval_batch_size),
-            ("gradient_accumulation_steps", self.gradient_accumulation_steps),
-            ("logging_steps", self.logging_steps),
-        ];
-        for (name, v) in positive {
-            if v == 0 {
-                return Err(Error::Invalid(format!("{name} must be at least 1")));
-            }
-        }
-        if self.save_strategy == SaveStrategy::Steps(0) {
-            return Err(Error::Invalid("save_steps must be at least 1".into()));
-        }
-        if self.max_steps == Some(0) {
-            return Err(Error::Invalid("max_steps must be at least 1".into()));
-        }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(Error::Invalid(format!("learning_rate {} must be > 0", self.learning_rate)));
-        }
-        if let Some(n) = self.max_grad_norm {
-            if !(n.is_finite() && n > 0.0) {
-                return Err(Error::Invalid(format!("max_grad_norm {n} must be > 0")));
-            }
-        }
-        Ok(())
-    }
-
-    /// Examples per forward pass over all devices (Accelerate's `total_batch_size` before
-    /// accumulation).
-    pub fn global_batch_size(&self) -> usize {
-        self.per_device_train_batch_size * self.replicas.len().max(1)
-    }
-
-    /// Optimizer steps in one epoch of `n` examples (transformers: batches // accumulation, ≥ 1).
-    pub fn steps_per_epoch(&self, n: usize) -> usize {
-        (n.div_ceil(self.global_batch_size()) / self.gradient_accumulation_steps).max(1)
-    }
-
-    pub fn total_steps(&self, n: usize) -> usize {
-        self.max_steps
-            .unwrap_or(self.num_train_epochs * self.steps_per_epoch(n))
-    }
-}
 
 /// A tokenized task: what the loop consumes.
 pub struct TaskData {
@@ -196,16 +100,6 @@ impl Control for RunToEnd {
             "a checkpoint is due at step {step} but this run has nowhere to save it"
         )))))
     }
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Report {
-    pub steps: usize,
-    /// Stopped by its driver before the planned number of steps.
-    pub stopped: bool,
-    pub train_runtime_s: f64,
-    pub train_samples_per_second: f64,
-    pub evaluations: Vec<(f64, Metrics)>,
 }
 
 /// Mean cross-entropy of `logits` [batch, classes] against `labels` [batch].

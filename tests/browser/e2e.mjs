@@ -18,6 +18,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inside, link, sendBody, serveFile } from './serve.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cache = process.env.WEBTUNE_CACHE || path.join(os.homedir(), '.cache/webtune');
@@ -50,8 +51,10 @@ fs.mkdirSync(opt.out, { recursive: true });
 const consoleLog = fs.createWriteStream(path.join(opt.out, 'console.log'));
 
 // ---- a static server: the page, the model, and MRPC slices -------------------------------------
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm',
-  '.css': 'text/css', '.json': 'application/json', '.txt': 'text/plain' };
+// The page comes as a static host sends it (serve.mjs: precompressed twins, gzip for the rest),
+// over a slow link while `throttle` is set; /v/ serves a copy of it that a scenario rebuilds.
+let throttle = null;
+const distCopy = path.join(opt.out, 'dist-copy');
 function slice(file, rows) {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   return lines.slice(0, rows + 1).join('\n') + '\n';
@@ -85,26 +88,19 @@ const hubGlue = '/hub/datasets/nyu-mll/glue/resolve/main/';
 const parquet = path.join(root, 'tests/fixtures/glue-parquet');
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://localhost');
-  let body = null;
-  let type = types[path.extname(url.pathname)];
-  if (routes[url.pathname]) body = Buffer.from(routes[url.pathname]());
-  else {
-    const [base, dir] = url.pathname.startsWith('/model/') ? ['/model/', opt.model]
-      : url.pathname.startsWith('/minilm/') ? ['/minilm/', opt.minilm]
-      : url.pathname.startsWith('/goldens/') ? ['/goldens/', path.join(root, 'tests/goldens')]
-      : url.pathname.startsWith(hubModel) ? [hubModel, opt.model]
-      : url.pathname.startsWith(hubGlue) ? [hubGlue, parquet] : ['/', opt.dist];
-    const rel = decodeURIComponent(url.pathname.slice(base.length)) || 'index.html';
-    const file = path.join(dir, rel);
-    if (file.startsWith(dir) && fs.existsSync(file) && fs.statSync(file).isFile()) {
-      body = fs.readFileSync(file);
-      type = types[path.extname(file)];
-    }
+  if (routes[url.pathname]) {
+    sendBody(req, res, Buffer.from(routes[url.pathname]()), 'text/plain', { throttle });
+    return;
   }
-  if (!body) { res.writeHead(404); res.end(); return; }
-  res.writeHead(200, { 'content-type': type || 'application/octet-stream',
-    'content-length': body.length });
-  res.end(body);
+  const [base, dir] = url.pathname.startsWith('/model/') ? ['/model/', opt.model]
+    : url.pathname.startsWith('/minilm/') ? ['/minilm/', opt.minilm]
+    : url.pathname.startsWith('/goldens/') ? ['/goldens/', path.join(root, 'tests/goldens')]
+    : url.pathname.startsWith(hubModel) ? [hubModel, opt.model]
+    : url.pathname.startsWith(hubGlue) ? [hubGlue, parquet]
+    : url.pathname.startsWith('/v/') ? ['/v/', distCopy] : ['/', opt.dist];
+  const file = inside(dir, url.pathname.slice(base.length));
+  if (!file) { res.writeHead(404); res.end(); return; }
+  serveFile(req, res, file, { throttle });
 });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
@@ -156,6 +152,22 @@ function nativeFiles(url, files, fallback) {
 const nativeData = () => nativeFiles('/data/MRPC', ['train.tsv', 'dev.tsv']);
 const step = async (page) => Number(await attr(page, '[data-testid=progress]', 'data-step'));
 const results = {};
+
+// ---- 0. what a visitor downloads: the targets of docs/benchmarks.md ("The page's download") ------
+{
+  const build = JSON.parse(fs.readFileSync(path.join(opt.dist, 'webtune-build.json'), 'utf8'));
+  const br = (f) => fs.statSync(path.join(opt.dist, `${f}.br`)).size;
+  const pageWasm = Object.keys(build.files).find((f) => /^webtune-page-.*_bg\.wasm$/.test(f));
+  const sizes = { page_wasm: build.files[pageWasm], page_wasm_br: br(pageWasm),
+    worker_wasm: build.files['webtune-worker_bg.wasm'],
+    dist_br: Object.keys(build.files).reduce((sum, f) => sum + (fs.existsSync(path.join(opt.dist, `${f}.br`)) ? br(f) : build.files[f]), 0) };
+  Object.assign(results, sizes);
+  assert.ok(sizes.page_wasm <= 1e6 && sizes.page_wasm_br <= 300e3, `the page's wasm: ${JSON.stringify(sizes)}`);
+  assert.ok(sizes.worker_wasm <= 20e6, `the worker's wasm: ${JSON.stringify(sizes)}`);
+  assert.ok(sizes.dist_br <= 4e6, `dist/ in brotli: ${JSON.stringify(sizes)}`);
+  console.log(`ok - dist/: the page's wasm ${(sizes.page_wasm / 1e3).toFixed(0)} kB (${(sizes.page_wasm_br / 1e3).toFixed(0)} kB brotli), `
+    + `the worker's ${(sizes.worker_wasm / 1e6).toFixed(1)} MB, all ${(sizes.dist_br / 1e6).toFixed(2)} MB brotli`);
+}
 const benchSize = { warmup: 1, steps: 4 };
 const t0 = Date.now();
 // Seconds since the last call, for each scenario's line (CI's budget is counted in minutes).
@@ -401,6 +413,81 @@ try {
 } finally {
   await plain.close();
 }
+// ---- 5. the page as a visitor meets it: a slow link, offline, a new build ----------------------
+// When the form shows and when the trainer is ready, in the page's own clock.
+const marks = () => {
+  window.__webtune_marks = {};
+  new MutationObserver(() => {
+    const m = window.__webtune_marks;
+    if (m.first_screen_ms === undefined && document.querySelector('[data-testid=train]')) m.first_screen_ms = performance.now();
+    const s = document.querySelector('[data-testid=status]')?.dataset.state;
+    if (m.ready_ms === undefined && ['ready', 'failed', 'no-webgpu'].includes(s)) { m.ready_ms = performance.now(); m.state = s; }
+  }).observe(document, { subtree: true, childList: true, attributes: true });
+};
+const visitor = await launch(['--enable-unsafe-webgpu']);
+try {
+  // A first visit over 20 Mbit/s with 40 ms latency (tests/browser/load.mjs measures more).
+  const slow = await visitor.newContext();
+  await slow.addInitScript(marks);
+  throttle = link(20, 40);
+  const first = await slow.newPage();
+  await first.goto(`${origin}/`);
+  await first.waitForFunction(() => window.__webtune_marks?.ready_ms !== undefined, null, { timeout: 300_000, polling: 200 });
+  const m = await first.evaluate(() => window.__webtune_marks);
+  throttle = null;
+  assert.equal(m.state, 'ready');
+  assert.ok(m.first_screen_ms < m.ready_ms, 'the form shows before the trainer is ready');
+  Object.assign(results, { slow_first_screen_s: m.first_screen_ms / 1000, slow_ready_s: m.ready_ms / 1000 });
+  console.log(`ok - over 20 Mbit/s and 40 ms: the first screen after ${(m.first_screen_ms / 1000).toFixed(2)} s, `
+    + `ready after ${(m.ready_ms / 1000).toFixed(2)} s (${lap()})`);
+  await slow.close();
+
+  // A visit keeps the page, the tiny model and the data: with the network off, a second visit
+  // opens the page and trains to the end.
+  fs.rmSync(distCopy, { recursive: true, force: true });
+  fs.cpSync(opt.dist, distCopy, { recursive: true });
+  const context = await visitor.newContext({ viewport: { width: 900, height: 1400 } });
+  const page = await context.newPage();
+  page.on('console', (msg) => consoleLog.write(`[offline] ${msg.type()}: ${msg.text()}\n`));
+  const offlineRun = new URLSearchParams({ model: '/model', data: '/data/MRPC', task: 'mrpc', max_steps: '4',
+    batch: opt.batch, max_eval_samples: '8', logging_steps: '2', autostart: '1' });
+  await page.goto(`${origin}/v/?${offlineRun}`);
+  await waitState(page, 'finished', timeout);
+  await page.waitForSelector('[data-testid=offline][data-offline=true]', { timeout: 120_000 });
+  const online = await page.getAttribute('[data-testid=chart]', 'data-losses');
+  await context.setOffline(true);
+  await page.reload();
+  await waitState(page, 'finished', timeout);
+  assert.equal(await step(page), 4, 'the offline run reached its last step');
+  assert.equal(await page.getAttribute('[data-testid=chart]', 'data-losses'), online, 'offline, the same losses');
+  assert.ok(await page.evaluate(() => !navigator.onLine), 'the browser was offline');
+  console.log(`ok - with the network off, a second visit opens the page and trains the kept model to the end (${lap()})`);
+  await context.setOffline(false);
+
+  // A rebuilt page replaces the kept one as a whole, once the visitor takes it.
+  const before = JSON.parse(fs.readFileSync(path.join(distCopy, 'webtune-build.json'), 'utf8')).version;
+  fs.appendFileSync(path.join(distCopy, 'webtune-worker.js'), '\n// rebuilt\n');
+  execFileSync('node', [path.join(root, 'web/postbuild.mjs'), distCopy], { stdio: 'ignore', env: { ...process.env, WEBTUNE_PRECOMPRESS: '0' } });
+  const after = JSON.parse(fs.readFileSync(path.join(distCopy, 'webtune-build.json'), 'utf8')).version;
+  assert.notEqual(after, before);
+  await page.goto(`${origin}/v/`);
+  await page.waitForSelector('[data-testid=take-update]', { timeout: 120_000 });
+  const kept = await page.evaluate(() => fetch('./webtune-build.json').then((r) => r.json()).then((b) => b.version));
+  assert.equal(kept, before, 'until taken, the page and its worker stay on the old build');
+  await Promise.all([page.waitForEvent('load', { timeout: 120_000 }), page.click('[data-testid=take-update]')]);
+  await waitState(page, 'ready', 5 * 60_000);
+  const shell = await page.evaluate(async () => ({
+    caches: (await caches.keys()).filter((k) => k.startsWith('webtune-shell-')),
+    version: (await (await fetch('./webtune-build.json')).json()).version,
+    worker: (await (await fetch('./webtune-worker.js')).text()).includes('// rebuilt'),
+  }));
+  assert.deepEqual(shell, { caches: [`webtune-shell-${after}`], version: after, worker: true });
+  console.log(`ok - a rebuilt page is downloaded whole and replaces the kept one when taken (${lap()})`);
+  await context.close();
+} finally {
+  await visitor.close();
+}
+
 server.close();
 consoleLog.end();
 results.test_seconds = (Date.now() - t0) / 1000;

@@ -9,5 +9,5 @@ pub mod protocol;
 pub mod bridge;
 #[cfg(target_arch = "wasm32")]
 pub mod page;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "worker"))]
 pub mod worker;

@@ -289,6 +289,9 @@ pub struct SavedSummary {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum FromWorker {
+    /// The trainer's wasm is downloading (bytes before compression); sent by `web/worker-loader.js`
+    /// before the wasm runs.
+    LoadingTrainer { loaded: u64, total: Option<u64> },
     /// The worker is up and WebGPU answered.
     Ready(AdapterInfo),
     /// The browser has no usable WebGPU; the text says what to do.

@@ -14,8 +14,8 @@ use crate::bridge::{self, Files};
 use crate::protocol::{FromWorker, ToWorker};
 use webtune::train::Event;
 
-/// Trunk's loader for the worker bundle (`data-loader-shim`), next to index.html.
-const WORKER_URL: &str = "./webtune-worker_loader.js";
+/// The worker bundle's entry (`web/worker-loader.js`), next to index.html.
+const WORKER_URL: &str = "./worker-loader.js";
 
 pub struct WorkerLink {
     state: RunState,
@@ -114,6 +114,7 @@ impl WorkerLink {
     fn receive(self: &Rc<Self>, message: FromWorker, files: Files) {
         let s = &self.state;
         match message {
+            FromWorker::LoadingTrainer { loaded, total } => s.trainer_load.set(Some((loaded, total))),
             FromWorker::Ready(info) => {
                 s.adapter.set(Some(info));
                 if s.phase.get_untracked() == Phase::Starting {

@@ -4,6 +4,7 @@
 
 mod chart;
 mod link;
+mod shell;
 mod state;
 
 use std::rc::Rc;
@@ -17,6 +18,7 @@ use crate::bridge::Files;
 use crate::protocol::{BenchRequest, Query, RunRequest, Source, ToWorker};
 use chart::LossChart;
 use link::WorkerLink;
+use shell::Shell;
 use state::{Phase, RunState};
 
 const QUERY_KEYS: [&str; 19] = [
@@ -167,6 +169,7 @@ pub fn App() -> impl IntoView {
     };
     let form = Form::new(&request);
     let link = StoredValue::new_local(WorkerLink::new(state));
+    let shell = Shell::start();
     let model_files: NodeRef<Input> = NodeRef::new();
     let data_files: NodeRef<Input> = NodeRef::new();
 
@@ -262,8 +265,37 @@ pub fn App() -> impl IntoView {
                         " · subgroups " {if a.subgroups { "yes" } else { "no" }}
                     </p>
                 }.into_any(),
-                (None, None) => view! { <p>"Asking the browser for WebGPU…"</p> }.into_any(),
+                (None, None) => match state.trainer_load.get() {
+                    Some((loaded, Some(total))) if loaded >= total => {
+                        view! { <p data-testid="trainer-load" data-loaded=loaded data-total=total>
+                            "The trainer is loaded (" {mb(total)} "); asking the browser for WebGPU…"</p> }.into_any()
+                    }
+                    Some((loaded, total)) => view! {
+                        <p data-testid="trainer-load" data-loaded=loaded data-total=total.unwrap_or(0)>
+                            "Loading the trainer: " {mb(loaded)}
+                            {total.map(|t| format!(" of {}", mb(t)))}
+                            " " <progress max=total.unwrap_or(0) as f64 value=loaded as f64></progress>
+                        </p>
+                    }.into_any(),
+                    None => view! { <p>"Loading the trainer…"</p> }.into_any(),
+                },
             }}
+            <p class="shell" data-testid="offline" data-offline=move || shell.offline.get().to_string()>
+                {move || match (shell.offline.get(), shell.unavailable.get()) {
+                    (true, _) => "This page is kept in the browser: it opens without the network.".to_string(),
+                    (false, Some(why)) => why,
+                    (false, None) => String::new(),
+                }}
+            </p>
+            {move || shell.update.get().then(|| view! {
+                <p class="update" data-testid="update">
+                    "A new version of webtune has been downloaded. "
+                    <button data-testid="take-update" on:click=move |_| shell.take_update() prop:disabled=running>
+                        "Reload into it"
+                    </button>
+                    {move || running().then_some(" (after this run: a reload would stop it)")}
+                </p>
+            })}
         </section>
 
         <section class="settings">

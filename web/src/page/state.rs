@@ -111,6 +111,8 @@ pub struct RunState {
     pub bench: RwSignal<Option<BenchReport>>,
     /// The last check against transformers' numbers (`check=`).
     pub check: RwSignal<Option<ParityReport>>,
+    /// The trainer's download while the worker starts: bytes so far, and of how many.
+    pub trainer_load: RwSignal<Option<(u64, Option<u64>)>>,
 }
 
 impl RunState {
@@ -137,6 +139,7 @@ impl RunState {
             warning: RwSignal::new(None),
             bench: RwSignal::new(None),
             check: RwSignal::new(None),
+            trainer_load: RwSignal::new(None),
         }
     }
 

@@ -1,5 +1,6 @@
-//! Bytes from a URL, with download progress for the page and the Cache API for model weights so a
-//! reload does not download them again.
+//! Bytes from a URL, with download progress for the page, and the Cache API: model weights are
+//! read from it when there (a reload does not download them again), the smaller files of a model
+//! and a dataset when the network cannot be reached (a class without Wi-Fi trains what it has).
 
 use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
@@ -41,6 +42,17 @@ async fn open_cache() -> Option<Cache> {
     JsFuture::from(storage.open(CACHE)).await.ok().map(|c| c.unchecked_into())
 }
 
+/// Whether, and how, a download is kept in the browser's cache.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    No,
+    /// Read from the cache when it holds the file (large files that do not change: weights).
+    First,
+    /// Read from the network, kept; the kept copy is read when the network cannot be reached
+    /// (small files that may change: config, tokenizer, data).
+    Fallback,
+}
+
 /// Forgets every cached model file.
 pub async fn clear_cache() {
     if let Ok(storage) = scope().caches() {
@@ -48,17 +60,36 @@ pub async fn clear_cache() {
     }
 }
 
-/// GETs `url`; `file` names it in progress messages. With `cache`, a copy is kept in the Cache
-/// API and served from there next time.
-pub async fn fetch(url: &str, file: &str, cache: bool) -> Result<Vec<u8>, FetchError> {
-    let cached = if cache { open_cache().await } else { None };
-    if let Some(c) = &cached {
-        if let Ok(hit) = JsFuture::from(c.match_with_str(url)).await {
-            if let Ok(response) = hit.dyn_into::<Response>() {
-                if let Ok(bytes) = read_all(&response, file, true).await {
-                    return Ok(bytes);
-                }
-            }
+/// The kept copy of `url`: its bytes, or `NotFound` where the server said 404 when it was asked (an
+/// optional file, such as `tokenizer.json` beside `vocab.txt`, must be absent offline too).
+async fn cached(cache: &Cache, url: &str, file: &str) -> Option<Result<Vec<u8>, FetchError>> {
+    let hit = JsFuture::from(cache.match_with_str(url)).await.ok()?;
+    let response = hit.dyn_into::<Response>().ok()?;
+    if response.status() == 404 {
+        return Some(Err(not_found(url)));
+    }
+    read_all(&response, file, true).await.ok().map(Ok)
+}
+
+fn not_found(url: &str) -> FetchError {
+    FetchError::NotFound(format!("{url}: not found (HTTP 404)"))
+}
+
+async fn keep_copy(cache: &Cache, url: &str, copy: Result<Response, JsValue>) {
+    // A full quota only costs the next visit a download.
+    if let Ok(copy) = copy {
+        if let Err(e) = JsFuture::from(cache.put_with_str(url, &copy)).await {
+            web_sys::console::warn_2(&"webtune: could not cache".into(), &e);
+        }
+    }
+}
+
+/// GETs `url`; `file` names it in progress messages; `keep` says how the Cache API keeps it.
+pub async fn fetch(url: &str, file: &str, keep: Keep) -> Result<Vec<u8>, FetchError> {
+    let cache = if keep == Keep::No { None } else { open_cache().await };
+    if let (Some(c), Keep::First) = (&cache, keep) {
+        if let Some(Ok(bytes)) = cached(c, url, file).await {
+            return Ok(bytes);
         }
     }
     let failed = |e: JsValue| {
@@ -67,21 +98,32 @@ pub async fn fetch(url: &str, file: &str, cache: bool) -> Result<Vec<u8>, FetchE
             js_text(&e)
         ))
     };
-    let response: Response = JsFuture::from(scope().fetch_with_str(url)).await.map_err(failed)?.unchecked_into();
+    let response: Response = match JsFuture::from(scope().fetch_with_str(url)).await {
+        Ok(r) => r.unchecked_into(),
+        Err(e) => {
+            // Offline (or the server is unreachable): the copy kept from an earlier visit.
+            if let (Some(c), Keep::Fallback) = (&cache, keep) {
+                if let Some(kept) = cached(c, url, file).await {
+                    return kept;
+                }
+            }
+            return Err(failed(e));
+        }
+    };
     if response.status() == 404 {
-        return Err(FetchError::NotFound(format!("{url}: not found (HTTP 404)")));
+        if let (Some(c), Keep::Fallback) = (&cache, keep) {
+            let init = web_sys::ResponseInit::new();
+            init.set_status(404);
+            keep_copy(c, url, Response::new_with_opt_str_and_init(None, &init)).await;
+        }
+        return Err(not_found(url));
     }
     if !response.ok() {
         return Err(FetchError::Failed(format!("{url}: HTTP {} {}", response.status(), response.status_text())));
     }
     let mut bytes = read_all(&response, file, false).await.map_err(|e| FetchError::Failed(format!("{url}: {e}")))?;
-    if let Some(c) = &cached {
-        // A full quota only costs the next reload a download.
-        if let Ok(copy) = Response::new_with_opt_u8_array(Some(&mut bytes)) {
-            if let Err(e) = JsFuture::from(c.put_with_str(url, &copy)).await {
-                web_sys::console::warn_2(&"webtune: could not cache".into(), &e);
-            }
-        }
+    if let Some(c) = &cache {
+        keep_copy(c, url, Response::new_with_opt_u8_array(Some(&mut bytes))).await;
     }
     Ok(bytes)
 }

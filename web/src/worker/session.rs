@@ -19,7 +19,7 @@ use webtune::pretrained::{ModelFiles, NamedBytes, save_pretrained, task_config};
 use webtune::train::memory;
 use webtune::train::{Checkpoint, Control, Event, Flow, Resume, TaskData, train_with_control};
 
-use super::fetch::{FetchError, fetch};
+use super::fetch::{FetchError, Keep, fetch};
 use super::{Controls, gpu, post, store};
 use crate::bridge::Files;
 use crate::protocol::{BenchRequest, FromWorker, RunRequest, Source};
@@ -55,14 +55,14 @@ async fn get_file(
     prefix: &str,
     name: &str,
     dataset_dir: Option<&str>,
-    cache: bool,
+    keep: Keep,
 ) -> Result<Option<NamedBytes>, String> {
     match source.file_url(hub, name, dataset_dir) {
         None => Ok(picked
             .iter()
             .find(|(n, _)| n.strip_prefix(prefix) == Some(name))
             .map(|(_, bytes)| NamedBytes { name: name.to_string(), bytes: bytes.clone() })),
-        Some(url) => match fetch(&url, name, cache).await {
+        Some(url) => match fetch(&url, name, keep).await {
             Ok(bytes) => Ok(Some(NamedBytes { name: url, bytes })),
             Err(FetchError::NotFound(_)) => Ok(None),
             Err(e) => Err(e.into_message()),
@@ -79,18 +79,18 @@ fn missing(source: &Source, what: &str) -> String {
 }
 
 async fn model_files(hub: &str, source: &Source, picked: &Files) -> Result<ModelFiles, String> {
-    let get = |name: &'static str, cache: bool| get_file(hub, source, picked, "model/", name, None, cache);
-    let config = get("config.json", false).await?.ok_or_else(|| missing(source, "config.json"))?;
-    let tokenizer_json = get("tokenizer.json", false).await?;
+    let get = |name: &'static str, keep: Keep| get_file(hub, source, picked, "model/", name, None, keep);
+    let config = get("config.json", Keep::Fallback).await?.ok_or_else(|| missing(source, "config.json"))?;
+    let tokenizer_json = get("tokenizer.json", Keep::Fallback).await?;
     let vocab_txt = match tokenizer_json {
         Some(_) => None,
-        None => get("vocab.txt", false).await?,
+        None => get("vocab.txt", Keep::Fallback).await?,
     };
     if tokenizer_json.is_none() && vocab_txt.is_none() {
         return Err(missing(source, "tokenizer.json (or vocab.txt)"));
     }
-    let tokenizer_config = get("tokenizer_config.json", false).await?;
-    let weights = get("model.safetensors", true)
+    let tokenizer_config = get("tokenizer_config.json", Keep::Fallback).await?;
+    let weights = get("model.safetensors", Keep::First)
         .await?
         .ok_or_else(|| missing(source, "model.safetensors (PyTorch .bin checkpoints are not read)"))?;
     Ok(ModelFiles { config, weights, tokenizer_json, vocab_txt, tokenizer_config, special_tokens_map: None })
@@ -101,16 +101,16 @@ async fn model_files(hub: &str, source: &Source, picked: &Files) -> Result<Model
 async fn split_file(task: Task, hub: &str, source: &Source, picked: &Files, split: Split) -> Result<NamedBytes, String> {
     let (tsv_name, parquet_name) = (task.file_name(split), task.hub_file(split));
     match source {
-        Source::Hub(_) => get_file(hub, source, picked, "data/", parquet_name, Some(task.hub_dir()), false)
+        Source::Hub(_) => get_file(hub, source, picked, "data/", parquet_name, Some(task.hub_dir()), Keep::Fallback)
             .await?
             .ok_or_else(|| missing(source, &format!("{}/{parquet_name}", task.hub_dir()))),
-        Source::Url(_) => get_file(hub, source, picked, "data/", tsv_name, None, false)
+        Source::Url(_) => get_file(hub, source, picked, "data/", tsv_name, None, Keep::Fallback)
             .await?
             .ok_or_else(|| missing(source, tsv_name)),
         Source::Files => {
-            if let Some(file) = get_file(hub, source, picked, "data/", tsv_name, None, false).await? {
+            if let Some(file) = get_file(hub, source, picked, "data/", tsv_name, None, Keep::Fallback).await? {
                 Ok(file)
-            } else if let Some(file) = get_file(hub, source, picked, "data/", parquet_name, None, false).await? {
+            } else if let Some(file) = get_file(hub, source, picked, "data/", parquet_name, None, Keep::Fallback).await? {
                 Ok(file)
             } else {
                 Err(missing(source, &format!("{tsv_name} (or {parquet_name})")))
@@ -251,7 +251,7 @@ pub async fn check(
     stage("Downloading the model");
     let files = model_files(&request.hub, &request.model, &picked).await?;
     stage("Downloading the golden values");
-    let bytes = fetch(&golden_url, &golden_url, false).await.map_err(FetchError::into_message)?;
+    let bytes = fetch(&golden_url, &golden_url, Keep::No).await.map_err(FetchError::into_message)?;
     let golden = Golden::from_json(&bytes, &golden_url).map_err(|e| e.to_string())?;
     let config = files.config().map_err(|e| e.to_string())?;
     let weights = WeightFile::from_bytes(&files.weights.bytes, &files.weights.name).map_err(|e| e.to_string())?;
