@@ -51,4 +51,3 @@ pub struct Report {
     pub train_samples_per_second: f64,
     pub evaluations: Vec<(f64, Metrics)>,
 }
-
