@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inside, link, sendBody, serveFile } from './serve.mjs';
+import { marks } from './marks.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cache = process.env.WEBTUNE_CACHE || path.join(os.homedir(), '.cache/webtune');
@@ -414,16 +415,6 @@ try {
   await plain.close();
 }
 // ---- 5. the page as a visitor meets it: a slow link, offline, a new build ----------------------
-// When the form shows and when the trainer is ready, in the page's own clock.
-const marks = () => {
-  window.__webtune_marks = {};
-  new MutationObserver(() => {
-    const m = window.__webtune_marks;
-    if (m.first_screen_ms === undefined && document.querySelector('[data-testid=train]')) m.first_screen_ms = performance.now();
-    const s = document.querySelector('[data-testid=status]')?.dataset.state;
-    if (m.ready_ms === undefined && ['ready', 'failed', 'no-webgpu'].includes(s)) { m.ready_ms = performance.now(); m.state = s; }
-  }).observe(document, { subtree: true, childList: true, attributes: true });
-};
 const visitor = await launch(['--enable-unsafe-webgpu']);
 try {
   // A first visit over 20 Mbit/s with 40 ms latency (tests/browser/load.mjs measures more).

@@ -17,6 +17,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { inside, link, sendBody, serveFile } from './serve.mjs';
+import { marks } from './marks.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const defaults = {
@@ -81,19 +82,6 @@ await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
 const flags = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu'];
-
-// Records when the form first shows and when the page says it is ready, in the page's own clock
-// (milliseconds since navigation started), so polling from here adds nothing to the figures.
-const marks = () => {
-  window.__webtune_marks = {};
-  const seen = () => {
-    const m = window.__webtune_marks;
-    if (m.first_screen_ms === undefined && document.querySelector('[data-testid=train]')) m.first_screen_ms = performance.now();
-    const s = document.querySelector('[data-testid=status]')?.dataset.state;
-    if (m.ready_ms === undefined && (s === 'ready' || s === 'no-webgpu' || s === 'failed')) { m.ready_ms = performance.now(); m.state = s; }
-  };
-  new MutationObserver(seen).observe(document, { subtree: true, childList: true, attributes: true });
-};
 
 // ---- 2. the first screen and "ready", over the slow link ---------------------------------------
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: flags });
