@@ -35,3 +35,14 @@ fn a_missing_file_is_named() {
     let err = Task::Mrpc.read_split(&glue("nope"), Split::Train).unwrap_err().to_string();
     assert!(err.contains("nope/train.tsv"), "{err}");
 }
+
+#[test]
+fn published_sizes_are_the_real_files_sizes() {
+    // The page plans a run's steps from these before it downloads anything.
+    for (task, dir) in [(Task::Mrpc, "MRPC"), (Task::Sst2, "SST-2")] {
+        for split in [Split::Train, Split::Validation, Split::Test] {
+            let rows = task.read_split(&glue(dir), split).unwrap().len();
+            assert_eq!(rows, task.published_size(split), "{dir} {split:?}");
+        }
+    }
+}

@@ -78,6 +78,20 @@ impl Task {
         }
     }
 
+    /// How many examples GLUE publishes in `split` (the Hub's `nyu-mll/glue` has the same): what
+    /// the page plans a run's steps with before it has downloaded the data. `tests/data.rs` checks
+    /// them against the real files.
+    pub fn published_size(self, split: Split) -> usize {
+        match (self, split) {
+            (Task::Mrpc, Split::Train) => 3668,
+            (Task::Mrpc, Split::Validation) => 408,
+            (Task::Mrpc, Split::Test) => 1725,
+            (Task::Sst2, Split::Train) => 67349,
+            (Task::Sst2, Split::Validation) => 872,
+            (Task::Sst2, Split::Test) => 1821,
+        }
+    }
+
     /// The task's folder in the Hub's `nyu-mll/glue` dataset.
     pub fn hub_dir(self) -> &'static str {
         match self {

@@ -3,6 +3,7 @@
 //! trainer, on WebGPU, off the main thread). They talk through [`protocol`] messages carried by
 //! [`bridge`].
 
+pub mod plan;
 pub mod protocol;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,5 +1,6 @@
 //! What the page and the worker say to each other, and how a run is described: by the form, or by
-//! the query string of a shared link (`?model=…&data=…&task=mrpc&epochs=…&autostart=1`).
+//! the query string of a shared link (`?model=…&data=…&task=mrpc&epochs=…&autostart=1`, or a
+//! teacher's `?preset=tiny`).
 
 use serde::{Deserialize, Serialize};
 use webtune::bench::BenchReport;
@@ -8,9 +9,14 @@ use webtune::predict::Prediction;
 use webtune::train::memory::MemoryEstimate;
 use webtune::train::{Event, Report, SaveStrategy, TrainingArgs};
 
+use crate::plan::Preset;
+
 /// The Hub's address; models are read from its `resolve` URLs, which allow cross-origin reads.
 pub const HUB: &str = "https://huggingface.co";
 pub const DEFAULT_MODEL: &str = "bert-base-uncased";
+/// The Cache API's cache of model and dataset files, keyed by their URLs: the worker keeps its
+/// downloads there, the page looks in it to say what a run still has to download.
+pub const MODEL_CACHE: &str = "webtune-models-v1";
 
 /// Where a model or a dataset comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,6 +175,7 @@ impl Query {
         let mut q =
             Query { request: RunRequest::default(), autostart: false, bench: BenchRequest::default(), autobench: false, check: None };
         let r = &mut q.request;
+        let (mut model_given, mut preset) = (false, None);
         fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
             value.trim().parse().map_err(|_| format!("query parameter `{key}`: `{value}` is not a valid number"))
         }
@@ -180,7 +187,16 @@ impl Query {
                         _ => return Err(format!("query parameter `hub`: `{value}` is not a URL")),
                     }
                 }
-                "model" => r.model = Source::parse(value, page),
+                "model" => {
+                    r.model = Source::parse(value, page);
+                    model_given = true;
+                }
+                "preset" => {
+                    let p = Preset::find(value).ok_or_else(|| {
+                        format!("query parameter `preset`: `{value}` is not one of {}", Preset::keys())
+                    })?;
+                    preset = Some(p);
+                }
                 "data" => r.data = Source::parse(value, page),
                 "task" => {
                     webtune::data::Task::parse(value).map_err(|e| format!("query parameter `task`: {e}"))?;
@@ -208,6 +224,10 @@ impl Query {
                 }
                 _ => {}
             }
+        }
+        // A link may name a preset and still say which model to use.
+        if let (Some(p), false) = (preset, model_given) {
+            r.model = Source::Hub(p.model.to_string());
         }
         if q.bench.steps == 0 {
             return Err("query parameter `bench_steps`: must be at least 1".into());
@@ -275,6 +295,9 @@ pub enum ToWorker {
     /// Compare the request's model on this GPU with transformers' golden values at the URL
     /// (`webtune::parity`). Reply: `Checked`.
     Check(RunRequest, String),
+    /// Download the request's model and dataset into the browser's cache (so the run works without
+    /// the network) and time a few training steps of it. Reply: `Prepared`.
+    Prepare(RunRequest),
 }
 
 /// A run kept in the browser, as the page offers it for resuming.
@@ -312,6 +335,8 @@ pub enum FromWorker {
     Finished(Report),
     Benched(BenchReport),
     Checked(ParityReport),
+    /// The model and the dataset are kept; the steps timed on the way.
+    Prepared(BenchReport),
     Prediction(Prediction),
     Exported,
     CacheCleared,

@@ -159,6 +159,10 @@ impl WorkerLink {
                 s.bench.set(Some(report));
                 s.set_phase(Phase::Finished, "Benchmark done");
             }
+            FromWorker::Prepared(report) => {
+                s.bench.set(Some(report));
+                s.set_phase(Phase::Finished, "Ready for offline: the model and the dataset are kept in this browser");
+            }
             FromWorker::Checked(report) => {
                 s.check.set(Some(report));
                 s.set_phase(Phase::Finished, "Check done");

@@ -4,6 +4,7 @@
 
 mod chart;
 mod link;
+mod plan;
 mod shell;
 mod state;
 
@@ -15,14 +16,15 @@ use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::bridge::Files;
+use crate::plan::{Estimate, PRESETS, Preset, Speed, estimate, steps};
 use crate::protocol::{BenchRequest, Query, RunRequest, Source, ToWorker};
 use chart::LossChart;
 use link::WorkerLink;
 use shell::Shell;
 use state::{Phase, RunState};
 
-const QUERY_KEYS: [&str; 19] = [
-    "hub", "model", "data", "task", "epochs", "batch", "lr", "max_steps", "max_train_samples", "max_eval_samples",
+const QUERY_KEYS: [&str; 20] = [
+    "hub", "preset", "model", "data", "task", "epochs", "batch", "lr", "max_steps", "max_train_samples", "max_eval_samples",
     "seed", "logging_steps", "save_steps", "group_by_length", "autostart", "bench", "bench_steps", "bench_warmup", "check",
 ];
 
@@ -102,6 +104,21 @@ impl Form {
             .collect();
         Query::parse(values.iter().map(|(k, v)| (*k, v.as_str())), page).map(|q| q.request)
     }
+
+    /// The request, subscribing the caller to every field; `None` while a field is unusable.
+    fn track_request(&self, page: &str) -> Option<RunRequest> {
+        self.track();
+        self.request(page).ok()
+    }
+
+    /// Subscribes the calling effect to every field.
+    fn track(&self) {
+        for s in [self.hub, self.model, self.data, self.task, self.epochs, self.batch, self.lr, self.max_steps,
+            self.max_train_samples, self.max_eval_samples, self.seed, self.logging_steps, self.save_steps] {
+            s.track();
+        }
+        self.group_by_length.track();
+    }
 }
 
 /// The bytes of the files picked in a file input, named `<prefix><file name>`.
@@ -149,6 +166,59 @@ enum Job {
     Bench(BenchRequest),
     /// `check=URL`: compare with transformers' golden values at URL.
     Check(String),
+    /// "Prepare for offline": keep the model and the dataset, time a few steps.
+    Prepare,
+}
+
+/// "about 12 min", for an estimate.
+fn duration(seconds: f64) -> String {
+    match seconds {
+        s if s < 90.0 => format!("about {:.0} s", s.max(1.0)),
+        s if s < 5400.0 => format!("about {:.0} min", s / 60.0),
+        s => format!("about {:.1} h", s / 3600.0),
+    }
+}
+
+/// The plan line: what Train will download and about how long it will take here.
+fn plan_text(files: &[plan::PlannedFile], preset: Option<&Preset>, steps: Option<usize>, estimate: &Estimate) -> String {
+    let to_fetch: u64 = files.iter().filter(|f| !f.kept).filter_map(|f| f.bytes).sum();
+    let kept: u64 = files.iter().filter(|f| f.kept).filter_map(|f| f.bytes).sum();
+    let unknown: Vec<&str> =
+        files.iter().filter(|f| !f.kept && !f.missing && f.bytes.is_none()).map(|f| f.name.as_str()).collect();
+    let missing: Vec<&str> = files.iter().filter(|f| f.missing).map(|f| f.name.as_str()).collect();
+    if !missing.is_empty() {
+        return format!("Not found where the form points: {} (the run needs it)", missing.join(", "));
+    }
+    let mut text = if files.is_empty() {
+        "This run reads the picked files: nothing to download".to_string()
+    } else if to_fetch == 0 && unknown.is_empty() {
+        format!("Everything this run reads is in this browser ({})", mb(kept))
+    } else if to_fetch == 0 && kept == 0 {
+        match preset {
+            Some(p) => format!("This run downloads about {} (the server could not be asked for the exact sizes)", mb(p.bytes)),
+            None => "The server could not be asked what this run downloads".to_string(),
+        }
+    } else {
+        let mut t = format!("This run downloads {}", mb(to_fetch));
+        if !unknown.is_empty() {
+            t += &format!(" and {} of unknown size", unknown.join(", "));
+        }
+        if kept > 0 {
+            t += &format!(" ({} more already in this browser)", mb(kept));
+        }
+        t
+    };
+    if let Some(n) = steps {
+        text += &format!(" · {n} training steps");
+    }
+    text += &match estimate {
+        Estimate::Measured { seconds } => format!(", {} here (measured on this device)", duration(*seconds)),
+        Estimate::Scaled { seconds, from } => {
+            format!(", roughly {} here (scaled from {from}'s speed on this device)", duration(*seconds))
+        }
+        Estimate::Unknown => ": the time here is not known yet; Prepare for offline or Benchmark times a few steps".into(),
+    };
+    text
 }
 
 /// How close a check's values must be to transformers' (the parity tests' tolerance).
@@ -172,6 +242,13 @@ pub fn App() -> impl IntoView {
     let shell = Shell::start();
     let model_files: NodeRef<Input> = NodeRef::new();
     let data_files: NodeRef<Input> = NodeRef::new();
+    // The plan: the run's files as the browser finds them, the speeds measured here, and a count
+    // that changes whenever what is kept or measured may have changed.
+    let planned: RwSignal<Option<Vec<plan::PlannedFile>>> = RwSignal::new(None);
+    let speeds: RwSignal<Vec<Speed>> = RwSignal::new(Vec::new());
+    let plan_epoch = RwSignal::new(0u64);
+    // The model of the job under way, whose speed a benchmark or a run measures.
+    let job_model = StoredValue::new(String::new());
 
     // Train, measure speed or check the numbers with the form's model and data.
     let start = {
@@ -186,7 +263,9 @@ pub fn App() -> impl IntoView {
                 Job::Train => state.reset_for_run(),
                 Job::Bench(_) => state.reset_for_job("Starting the benchmark"),
                 Job::Check(_) => state.reset_for_job("Starting the check"),
+                Job::Prepare => state.reset_for_job("Preparing for offline"),
             }
+            job_model.set_value(form.model.get_untracked().trim().to_string());
             let (model_input, data_input) = (model_files.get_untracked(), data_files.get_untracked());
             if picked_count(&model_files) > 0 {
                 request.model = Source::Files;
@@ -207,6 +286,7 @@ pub fn App() -> impl IntoView {
                     Job::Train => ToWorker::Start(request),
                     Job::Bench(size) => ToWorker::Bench(request, size),
                     Job::Check(golden) => ToWorker::Check(request, golden),
+                    Job::Prepare => ToWorker::Prepare(request),
                 };
                 link.send(message, files);
             });
@@ -220,6 +300,91 @@ pub fn App() -> impl IntoView {
         start(Job::Train);
     }
     let send = move |message: ToWorker| link.get_value().send(message, Vec::new());
+
+    // The speeds measured with this adapter, once the worker has named it; a benchmark (or
+    // Prepare's few steps) and a run long enough to mean something add to them.
+    Effect::new(move |_| {
+        if let Some(a) = state.adapter.get() {
+            speeds.set(plan::speeds(&a));
+        }
+    });
+    let measured = move |samples_per_s: f64| {
+        if let Some(a) = state.adapter.get_untracked() {
+            let model = job_model.get_value();
+            if !model.is_empty() {
+                speeds.set(plan::remember(&a, &model, samples_per_s));
+            }
+        }
+        plan_epoch.update(|n| *n += 1);
+    };
+    Effect::new(move |_| {
+        if let Some(b) = state.bench.get() {
+            measured(b.samples_per_s);
+        }
+    });
+    Effect::new(move |_| {
+        // The first steps compile the GPU's kernels: a short run would make every estimate long.
+        match state.report.get() {
+            Some(r) if !r.stopped && r.steps >= 50 => measured(r.train_samples_per_second),
+            Some(_) => plan_epoch.update(|n| *n += 1),
+            None => {}
+        }
+    });
+    Effect::new(move |_| {
+        if state.cache_note.get().is_some() {
+            plan_epoch.update(|n| *n += 1);
+        }
+    });
+    // The files of the form's run, looked up a moment after the form stops changing.
+    let plan_generation = StoredValue::new(0u64);
+    Effect::new({
+        let page = page.clone();
+        move |_| {
+            form.track();
+            plan_epoch.track();
+            let generation = plan_generation.get_value() + 1;
+            plan_generation.set_value(generation);
+            let Ok(mut request) = form.request(&page) else { return planned.set(None) };
+            if picked_count(&model_files) > 0 {
+                request.model = Source::Files;
+            }
+            if picked_count(&data_files) > 0 {
+                request.data = Source::Files;
+            }
+            spawn_local(async move {
+                gloo_timers::future::TimeoutFuture::new(300).await;
+                if plan_generation.get_value() != generation {
+                    return;
+                }
+                let files = plan::files(&request).await;
+                if plan_generation.get_value() == generation {
+                    planned.set(Some(files));
+                }
+            });
+        }
+    });
+    let run_steps = {
+        let page = page.clone();
+        move || form.track_request(&page).and_then(|r| steps(&r))
+    };
+    let run_estimate = {
+        let run_steps = run_steps.clone();
+        move |model: &str| match run_steps() {
+            Some((_, samples)) => speeds.with(|s| estimate(model, samples, s)),
+            None => Estimate::Unknown,
+        }
+    };
+    let preset_label = {
+        let run_estimate = run_estimate.clone();
+        move |p: &Preset| {
+            let time = match run_estimate(p.model) {
+                Estimate::Measured { seconds } => format!(" · {} here", duration(seconds)),
+                Estimate::Scaled { seconds, .. } => format!(" · roughly {} here", duration(seconds)),
+                Estimate::Unknown => String::new(),
+            };
+            format!("{} · {}{time}", p.title, mb(p.bytes))
+        }
+    };
 
     let phase = move || state.phase.get();
     let running = move || phase().is_running();
@@ -301,9 +466,24 @@ pub fn App() -> impl IntoView {
         <section class="settings">
             <h2>"Run"</h2>
             <div class="grid">
+                <label for="preset">"Model"</label>
+                <select id="preset" data-testid="preset" prop:disabled=running
+                    prop:value=move || Preset::of_model(&form.model.get()).map(|p| p.key).unwrap_or("other")
+                    on:change=move |ev| {
+                        if let Some(p) = Preset::find(&event_target_value(&ev)) {
+                            form.model.set(p.model.to_string());
+                        }
+                    }>
+                    {PRESETS.iter().map(|p| {
+                        let label = preset_label.clone();
+                        view! { <option value=p.key>{move || label(p)}</option> }
+                    }).collect_view()}
+                    <option value="other">"Another model: its Hub id or URL below"</option>
+                </select>
                 {field("Model (Hub id or URL)", "model", form.model)}
                 <label for="model-files">"…or model files"</label>
                 <input id="model-files" type="file" multiple node_ref=model_files prop:disabled=running
+                    on:change=move |_| plan_epoch.update(|n| *n += 1)
                     title="config.json, model.safetensors, tokenizer.json or vocab.txt" />
                 <label for="task">"Task"</label>
                 <select id="task" prop:value=move || form.task.get()
@@ -314,6 +494,7 @@ pub fn App() -> impl IntoView {
                 {field("Dataset (Hub or URL of a GLUE folder)", "data", form.data)}
                 <label for="data-files">"…or dataset files"</label>
                 <input id="data-files" type="file" multiple accept=".tsv" node_ref=data_files prop:disabled=running
+                    on:change=move |_| plan_epoch.update(|n| *n += 1)
                     title="train.tsv and dev.tsv" />
                 {field("Epochs", "epochs", form.epochs)}
                 {field("Batch size", "batch", form.batch)}
@@ -327,6 +508,20 @@ pub fn App() -> impl IntoView {
                 <input id="group_by_length" type="checkbox" prop:checked=move || form.group_by_length.get()
                     on:change=move |ev| form.group_by_length.set(event_target_checked(&ev)) prop:disabled=running />
             </div>
+            {move || planned.get().map(|files| {
+                let (n, est) = (run_steps().map(|(n, _)| n), run_estimate(&form.model.get()));
+                let sum = |kept: bool| files.iter().filter(|f| f.kept == kept).filter_map(|f| f.bytes).sum::<u64>();
+                let unknown = files.iter().filter(|f| !f.kept && !f.missing && f.bytes.is_none()).count();
+                let missing: Vec<String> = files.iter().filter(|f| f.missing).map(|f| f.name.clone()).collect();
+                view! {
+                    <p class="plan" data-testid="plan" data-download-bytes=sum(false) data-kept-bytes=sum(true)
+                        data-unknown=unknown data-missing=missing.join(" ")
+                        data-steps=n.unwrap_or(0) data-estimate=est.kind()
+                        data-seconds=est.seconds().map(|s| format!("{s:.1}")).unwrap_or_default()>
+                        {plan_text(&files, Preset::of_model(&form.model.get()), n, &est)}
+                    </p>
+                }
+            })}
             <div class="buttons">
                 <button data-testid="train" prop:disabled=move || running() || phase() == Phase::Starting
                     on:click={ let start = start.clone(); move |_| start(Job::Train) }>"Train"</button>
@@ -339,6 +534,9 @@ pub fn App() -> impl IntoView {
                 <button class="secondary" data-testid="bench" prop:disabled=move || running() || phase() == Phase::Starting
                     title="Times training steps of this model on this data (forward, backward, optimizer) without training a model"
                     on:click={ let start = start.clone(); move |_| start(Job::Bench(bench)) }>"Benchmark"</button>
+                <button class="secondary" data-testid="prepare" prop:disabled=move || running() || phase() == Phase::Starting
+                    title="Downloads the model and the dataset into this browser and times a few steps, so the run works without the network"
+                    on:click={ let start = start.clone(); move |_| start(Job::Prepare) }>"Prepare for offline"</button>
                 <button class="secondary" prop:disabled=running title="Model weights are kept in the browser's cache so a reload does not download them again"
                     on:click=move |_| send(ToWorker::ClearCache)>"Forget downloaded models"</button>
             </div>

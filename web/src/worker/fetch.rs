@@ -8,9 +8,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, ReadableStreamReadResult, Response, WorkerGlobalScope};
 
 use super::post;
-use crate::protocol::FromWorker;
+use crate::protocol::{FromWorker, MODEL_CACHE};
 
-const CACHE: &str = "webtune-models-v1";
 
 pub enum FetchError {
     /// HTTP 404: the file is optional, or the message names it.
@@ -39,7 +38,7 @@ fn scope() -> WorkerGlobalScope {
 
 async fn open_cache() -> Option<Cache> {
     let storage = scope().caches().ok()?;
-    JsFuture::from(storage.open(CACHE)).await.ok().map(|c| c.unchecked_into())
+    JsFuture::from(storage.open(MODEL_CACHE)).await.ok().map(|c| c.unchecked_into())
 }
 
 /// Whether, and how, a download is kept in the browser's cache.
@@ -56,7 +55,7 @@ pub enum Keep {
 /// Forgets every cached model file.
 pub async fn clear_cache() {
     if let Ok(storage) = scope().caches() {
-        let _ = JsFuture::from(storage.delete(CACHE)).await;
+        let _ = JsFuture::from(storage.delete(MODEL_CACHE)).await;
     }
 }
 
@@ -130,12 +129,16 @@ pub async fn fetch(url: &str, file: &str, keep: Keep) -> Result<Vec<u8>, FetchEr
 
 /// Reads a body chunk by chunk, reporting progress about every 1%.
 async fn read_all(response: &Response, file: &str, cached: bool) -> Result<Vec<u8>, String> {
+    // Content-Length counts the compressed bytes when the server compresses, and the body arrives
+    // decompressed: then the total is not known (it would read "681 B of 358 B").
+    let compressed = response.headers().get("content-encoding").ok().flatten().is_some();
     let total: Option<u64> = response
         .headers()
         .get("content-length")
         .ok()
         .flatten()
-        .and_then(|v| v.parse().ok());
+        .and_then(|v| v.parse().ok())
+        .filter(|_| !compressed);
     let report = |loaded: u64| {
         post(&FromWorker::Download { file: file.to_string(), loaded, total, cached }, &Vec::new());
     };
@@ -166,10 +169,7 @@ async fn read_all(response: &Response, file: &str, cached: bool) -> Result<Vec<u
         }
     }
     if let Some(t) = total {
-        // content-length is the compressed size when the server compresses; only a short body
-        // of an uncompressed response is a truncated download.
-        let compressed = response.headers().get("content-encoding").ok().flatten().is_some();
-        if !compressed && (bytes.len() as u64) < t {
+        if (bytes.len() as u64) < t {
             return Err(format!("the download stopped at {} of {t} bytes", bytes.len()));
         }
     }

@@ -107,6 +107,9 @@ impl Worker {
             ToWorker::Check(request, golden) => {
                 self.job(move |device| session::check(request, golden, files, device), FromWorker::Checked)
             }
+            ToWorker::Prepare(request) => {
+                self.job(move |device| session::prepare(request, files, device), FromWorker::Prepared)
+            }
             ToWorker::Start(request) => self.train(Some((request, files))),
             ToWorker::ResumeSaved => self.train(None),
             ToWorker::DiscardSaved => spawn_local(async {

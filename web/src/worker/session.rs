@@ -239,6 +239,17 @@ pub async fn bench(
     Ok((report, device))
 }
 
+/// "Prepare for offline": the request's model and both splits of its dataset into the browser's
+/// cache (`Keep` in `fetch.rs` reads them there when the network is gone), then a few training
+/// steps timed, which also tells the page how long a run will take here.
+pub async fn prepare(request: RunRequest, picked: Files, device: Option<Device>) -> Result<(BenchReport, Device), String> {
+    let task = Task::parse(&request.task).map_err(|e| e.to_string())?;
+    stage("Downloading the dataset");
+    split_file(task, &request.hub, &request.data, &picked, Split::Validation).await?;
+    // One warm-up step compiles the kernels; three timed ones are enough for an estimate.
+    bench(request, BenchRequest { warmup: 1, steps: 3 }, picked, device).await
+}
+
 /// The request's model on this browser's GPU against transformers' numbers for the same batch (the
 /// golden file at `golden_url`): one forward and backward pass, nothing trained. A browser's WebGPU
 /// stack can compute differently from native wgpu on the same kernels; this shows whether it does.
