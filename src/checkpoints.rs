@@ -33,12 +33,17 @@ pub fn write(output_dir: &Path, checkpoint: &Checkpoint, extra: &[(String, Vec<u
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    for (name, bytes) in checkpoint.files.iter().chain(extra) {
+    let written = checkpoint.files.iter().chain(extra).try_for_each(|(name, bytes)| {
         let path = tmp.join(name);
         let mut file = File::create(&path).map_err(io(&path))?;
         file.write_all(bytes).map_err(io(&path))?;
         // The rename below must not reach the disk before the contents do.
-        file.sync_all().map_err(io(&path))?;
+        file.sync_all().map_err(io(&path))
+    });
+    if let Err(e) = written {
+        // A disk that refused a file (full, or a size limit) gets its space back.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
     }
     if dir.exists() {
         // An older run's checkpoint of the same step (a run resumed from an earlier one).

@@ -134,3 +134,45 @@ fn a_diverging_run_names_the_step_and_keeps_the_checkpoints_before_it() {
     assert!(ckpt.join("trainer_state.json").exists() && !out.path().join("checkpoint-2").exists());
     assert!(!out.path().join("model.safetensors").exists(), "no model is written from a diverged run");
 }
+
+/// A disk that refuses a checkpoint (here a file-size limit, which the kernel answers as it does a
+/// full disk: the write fails) stops the run at once, naming the file and the system's reason: it
+/// would refuse the final model too, and stopping keeps the hours before. The checkpoint before it
+/// stays complete, the refused one leaves nothing behind, and resuming on a disk with room ends as
+/// the uninterrupted run did.
+#[test]
+fn a_checkpoint_the_disk_refuses_stops_the_run_and_keeps_the_one_before() {
+    let out = tempfile::tempdir().unwrap();
+    let whole = ok_json(webtune(&train_args(out.path())));
+    // Back to the first checkpoint, as if the run had just written it.
+    for entry in std::fs::read_dir(out.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() != "checkpoint-30" {
+            if path.is_dir() { std::fs::remove_dir_all(&path).unwrap() } else { std::fs::remove_file(&path).unwrap() }
+        }
+    }
+    let mut resumed = train_args(out.path());
+    resumed.extend(["--resume-from-checkpoint".into(), "last".into()]);
+    // Files of at most 40 KiB, so the next checkpoint's weights (84 kB) are refused; SIGXFSZ
+    // ignored, as a full disk sends no signal: the write itself fails.
+    let limited = Command::new("bash")
+        .arg("-c")
+        .arg(r#"trap "" XFSZ; ulimit -f 40; exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_webtune"))
+        .args(&resumed)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let msg = err_text(limited);
+    assert!(msg.contains("checkpoint-60") && msg.contains("File too large"), "{msg}");
+    let kept = out.path().join("checkpoint-30");
+    assert!(msg.contains(&format!("the last checkpoint: {}", kept.display())), "{msg}");
+    assert!(kept.join("trainer_state.json").exists(), "the checkpoint before is intact");
+    let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!left.iter().any(|n| n.to_string_lossy().contains("checkpoint-60")), "the refused checkpoint is gone: {left:?}");
+    assert!(!out.path().join("model.safetensors").exists());
+
+    let done = ok_json(webtune(&resumed));
+    assert_eq!(done["steps"], 200);
+    assert_eq!(done["eval"], whole["eval"], "resumed on a disk with room, the run ends as the uninterrupted one");
+}

@@ -479,7 +479,9 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     let (model, report) = match trained {
         Ok(done) => done,
         Err(e) => {
-            if let Some(dir) = &control.last {
+            // This run's newest checkpoint, or the one it resumed from.
+            let last = control.last.clone().or_else(|| checkpoints::latest(&output_dir).ok());
+            if let Some(dir) = last {
                 eprintln!("the last checkpoint: {} (continue with --resume-from-checkpoint)", dir.display());
             }
             return Err(e);
@@ -523,11 +525,16 @@ impl Control for SaveToFolder<'_> {
     }
 
     fn save(&mut self, checkpoint: Checkpoint) -> Pin<Box<dyn Future<Output = Result<()>> + '_>> {
-        let result = checkpoints::write(self.output_dir, &checkpoint, &self.extra, self.keep).map(|dir| {
-            let msg = format!("saved {}", dir.display());
-            if self.quiet { eprintln!("{msg}") } else { self.bar.println(msg) }
-            self.last = Some(dir);
-        });
+        let step = checkpoint.step;
+        // A refused checkpoint stops the run (docs/reliability.md): the disk that refused it would
+        // refuse the final model too, and the steps since the last checkpoint are all that is lost.
+        let result = checkpoints::write(self.output_dir, &checkpoint, &self.extra, self.keep)
+            .map(|dir| {
+                let msg = format!("saved {}", dir.display());
+                if self.quiet { eprintln!("{msg}") } else { self.bar.println(msg) }
+                self.last = Some(dir);
+            })
+            .map_err(|e| Error::Invalid(format!("the checkpoint of step {step} could not be written, so the run stops: {e}")));
         Box::pin(std::future::ready(result))
     }
 }

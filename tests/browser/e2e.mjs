@@ -12,6 +12,7 @@
 //   node tests/browser/e2e.mjs [--model DIR] [--minilm DIR] [--steps 20] [--out DIR] [--webtune BIN] [--only 0,1,4,5]
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -91,13 +92,63 @@ const hubModel = '/hub/webtune-test/tiny-bert/resolve/main/';
 const hubGlue = '/hub/datasets/nyu-mll/glue/resolve/main/';
 const hubAny = /^\/hub\/(?!datasets\/)[^/]+\/[^/]+\/resolve\/main\//;
 const parquet = path.join(root, 'tests/fixtures/glue-parquet');
+// Connections that break, as a laptop's Wi-Fi does: the first GET of each of these files stops after
+// 40% of it (the last one on every GET); `ranges` says whether the server honours Range requests.
+const breaking = {
+  '/cut/model/model.safetensors': { file: () => fs.readFileSync(path.join(opt.model, 'model.safetensors')), ranges: true },
+  '/cut/MRPC/train.tsv': { file: () => Buffer.from(routes['/data/MRPC/train.tsv']()), ranges: false },
+  '/dead/model/model.safetensors': { file: () => fs.readFileSync(path.join(opt.model, 'model.safetensors')), ranges: true, always: true },
+};
+routes['/cut/MRPC/dev.tsv'] = routes['/data/MRPC/dev.tsv'];
+// Hostile model folders: what fuzzing found (fuzz/regressions) and small inputs of its corpus, each
+// in place of one file of the tiny model.
+const fuzz = path.join(root, 'fuzz');
+const fixtureWeights = fs.readFileSync(path.join(opt.model, 'model.safetensors'));
+const hostile = [
+  { name: 'huge-vocab', file: 'config.json', bytes: fs.readFileSync(path.join(fuzz, 'regressions/config/huge-vocab-size')),
+    expected: /config\.json: field `vocab_size`/ },
+  { name: 'undefined-special', file: 'tokenizer.json',
+    bytes: fs.readFileSync(path.join(fuzz, 'regressions/tokenizer/template-undefined-special-token')), expected: /special token `\[CLS\]`/ },
+  { name: 'decoder-utf8', file: 'tokenizer.json', bytes: fs.readFileSync(path.join(fuzz, 'regressions/tokenizer/decoder-invalid-utf8')),
+    expected: /tokenizer\.json: not valid JSON/ },
+  ...fs.readdirSync(path.join(fuzz, 'corpus/safetensors')).sort()
+    .map((f) => fs.readFileSync(path.join(fuzz, 'corpus/safetensors', f)))
+    .filter((b) => b.length < 4096 && !b.equals(fixtureWeights)).slice(0, 8)
+    .map((bytes, i) => ({ name: `safetensors-${i}`, file: 'model.safetensors', bytes, expected: /model\.safetensors/ })),
+];
+for (const h of hostile) routes[`/hostile/${h.name}/${h.file}`] = () => h.bytes;
+const gets = {};
+const rangesAsked = [];
+function serveBreaking(req, res, route, pathname) {
+  const body = route.file();
+  if (req.method === 'HEAD') { res.writeHead(200, { 'content-length': body.length }); res.end(); return; }
+  gets[pathname] = (gets[pathname] || 0) + 1;
+  const range = /^bytes=(\d+)-$/.exec(req.headers.range || '');
+  if (range) rangesAsked.push(`${pathname} ${req.headers.range}`);
+  let [status, start, headers] = [200, 0, {}];
+  if (range && route.ranges) {
+    start = Number(range[1]);
+    [status, headers] = [206, { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` }];
+  }
+  res.writeHead(status, { 'content-type': 'application/octet-stream', 'content-length': body.length - start, ...headers });
+  if (gets[pathname] === 1 || route.always) {
+    res.write(body.subarray(start, start + Math.floor((body.length - start) * 0.4)));
+    setTimeout(() => res.destroy(), 100);
+    return;
+  }
+  res.end(body.subarray(start));
+}
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://localhost');
+  if (breaking[url.pathname]) { serveBreaking(req, res, breaking[url.pathname], url.pathname); return; }
   if (routes[url.pathname]) {
     sendBody(req, res, Buffer.from(routes[url.pathname]()), 'text/plain', { throttle });
     return;
   }
   const [base, dir] = url.pathname.startsWith('/model/') ? ['/model/', opt.model]
+    : url.pathname.startsWith('/cut/model/') ? ['/cut/model/', opt.model]
+    : url.pathname.startsWith('/dead/model/') ? ['/dead/model/', opt.model]
+    : url.pathname.startsWith('/hostile/') ? [url.pathname.split('/').slice(0, 3).join('/') + '/', opt.model]
     : url.pathname.startsWith('/minilm/') ? ['/minilm/', opt.minilm]
     : url.pathname.startsWith('/goldens/') ? ['/goldens/', path.join(root, 'tests/goldens')]
     : url.pathname.startsWith(hubModel) ? [hubModel, opt.model]
@@ -407,6 +458,117 @@ if (only.has(1)) {
     await waitState(benchLink, 'failed', 60_000);
     assert.match(await benchLink.textContent('[data-testid=error]'), /`bench_steps`/);
     console.log(`ok - a missing model, a malformed TSV row and a bad link are reported by name (${lap()})`);
+
+    // ---- 3b. a connection that breaks mid-download --------------------------------------------
+    const cut = await open(browser, 'model=/cut/model&data=/cut/MRPC&max_steps=4&max_eval_samples=8&autostart=1', 'cut');
+    await waitState(cut, 'finished', timeout);
+    assert.equal(await step(cut), 4);
+    assert.ok(rangesAsked.some((r) => r.startsWith('/cut/model/model.safetensors bytes=')),
+      `the weights went on from where they broke: ${rangesAsked}`);
+    assert.equal(gets['/cut/MRPC/train.tsv'], 2, 'a server without ranges: the data file again from the start');
+    assert.match(await cut.textContent('[data-testid=warning]'), /: the connection broke after \d+ bytes .*; trying again in 1 s/);
+    const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+    const keptHash = (url) => cut.evaluate(async (u) => {
+      const kept = await (await caches.open('webtune-models-v1')).match(u);
+      if (!kept) return null;
+      const digest = await crypto.subtle.digest('SHA-256', await kept.arrayBuffer());
+      return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+    }, url);
+    assert.equal(await keptHash(`${origin}/cut/model/model.safetensors`), sha256(breaking['/cut/model/model.safetensors'].file()),
+      'the kept weights are the whole file');
+    assert.equal(await keptHash(`${origin}/cut/MRPC/train.tsv`), sha256(breaking['/cut/MRPC/train.tsv'].file()));
+    const dead = await open(browser, 'model=/dead/model&data=/data/MRPC&max_steps=2&autostart=1', 'dead');
+    await waitState(dead, 'failed', 120_000);
+    const m3 = await dead.textContent('[data-testid=error]');
+    assert.match(m3, /\/dead\/model\/model\.safetensors: could not download after 4 tries \(the connection broke after/, m3);
+    assert.equal(gets['/dead/model/model.safetensors'], 4);
+    assert.equal(await keptHash(`${origin}/dead/model/model.safetensors`), null, 'a broken download is never kept');
+    await Promise.all([cut.close(), dead.close()]);
+    console.log(`ok - a connection that breaks: the weights go on with a Range request, data without ranges start over, `
+      + `the kept files are whole; one that never comes through is named after 4 tries (${lap()})`);
+
+    // ---- 3c. storage full: the origin's quota shrunk to 20 kB (DevTools' own override) ------------
+    const fullContext = await browser.newContext();
+    const full = await fullContext.newPage();
+    full.on('console', (m) => consoleLog.write(`[full] ${m.type()}: ${m.text()}\n`));
+    const cdp = await fullContext.newCDPSession(full);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 20_000 });
+    try {
+      await full.goto(`${origin}/?model=/model&data=/data/MRPC&max_steps=4&save_steps=2&max_eval_samples=8&autostart=1`);
+      await waitState(full, 'finished', timeout);
+      assert.equal(await step(full), 4, 'the run goes on to its end');
+      const warning = await full.textContent('[data-testid=warning]');
+      assert.match(warning, /the checkpoint at step \d could not be saved in the browser: .+; a checkpoint needs about \d+ kB; this browser lets the page store [\d.]+ [kM]B and \d+ kB of it is used/, warning);
+      assert.equal(await full.$('[data-testid=resume-offer]'), null, 'nothing half-saved is offered');
+      // The weights could not be kept either: the next visit downloads them again.
+      await full.reload();
+      await waitState(full, 'finished', timeout);
+      assert.equal(await full.getAttribute('[data-testid=download][data-file="model.safetensors"]', 'data-cached'), 'false');
+      results.storage_full_warning = warning;
+    } finally {
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+      await fullContext.close();
+    }
+    console.log(`ok - with the storage full, checkpoints fail with the step, the reason and the space; the run ends (${lap()})`);
+
+    // ---- 3d. hostile model files from a URL: each refused by name; the page stays usable ---------
+    const refuses = await open(browser, `model=/hostile/${hostile[0].name}&data=/data/MRPC&max_steps=2&max_eval_samples=8&autostart=1`, 'hostile');
+    let shown = '';
+    for (const [i, h] of hostile.entries()) {
+      if (i > 0) {
+        await refuses.fill('#model', `/hostile/${h.name}`);
+        await refuses.click('[data-testid=train]');
+      }
+      // Each error names its own folder, so a new one differs from the last.
+      await refuses.waitForFunction((last) => {
+        const e = document.querySelector('[data-testid=error]')?.textContent;
+        return e && e !== last && document.querySelector('[data-testid=status]')?.dataset.state === 'failed';
+      }, shown, { timeout: 120_000, polling: 100 });
+      shown = await refuses.textContent('[data-testid=error]');
+      assert.match(shown, h.expected, `${h.name}: ${shown}`);
+      assert.ok(shown.includes(`/hostile/${h.name}/`) || h.file !== 'model.safetensors', `${h.name} names its file: ${shown}`);
+    }
+    await refuses.fill('#model', '/model');
+    await refuses.click('[data-testid=train]');
+    await waitState(refuses, 'finished', timeout);
+    await refuses.close();
+    console.log(`ok - ${hostile.length} hostile model files from a URL are refused by name, and the page then trains (${lap()})`);
+
+    // ---- 3e. two tabs: one owns the saved run (a Web Lock); the other trains without checkpoints --
+    const tabs = await browser.newContext({ viewport: { width: 900, height: 1400 } });
+    const [first, second] = [await tabs.newPage(), await tabs.newPage()];
+    for (const [name, tab] of [['tab-1', first], ['tab-2', second]]) {
+      tab.on('console', (m) => consoleLog.write(`[${name}] ${m.type()}: ${m.text()}\n`));
+    }
+    await first.goto(`${origin}/?model=/model&data=/data/MRPC&max_steps=${steps}&save_steps=2&logging_steps=2&max_eval_samples=8&autostart=1`);
+    await first.waitForSelector('[data-testid=checkpoint]', { timeout });
+    await first.click('[data-testid=pause]');
+    await waitState(first, 'paused', 60_000);
+    const held = await step(first);
+    await second.goto(`${origin}/?model=/model&data=/data/MRPC&max_steps=6&save_steps=2&logging_steps=2&max_eval_samples=8&autostart=1`);
+    await waitState(second, 'finished', timeout);
+    assert.equal(await step(second), 6, 'the second tab trains too');
+    assert.match(await second.textContent('[data-testid=warning]'), /another tab of this page.*without checkpoints/);
+    assert.equal(await second.$('[data-testid=checkpoint]'), null, 'no checkpoints from the second tab');
+    await first.click('[data-testid=stop]');
+    await waitState(first, 'finished', timeout);
+    await first.waitForSelector('[data-testid=resume-offer]', { timeout: 60_000 });
+    const offer = await first.textContent('[data-testid=resume-offer]');
+    assert.match(offer, new RegExp(`is saved at step ${held} of ${steps}`), `the first tab's run is kept: ${offer}`);
+    // The second tab sees the same saved run and may not take it while the first holds it.
+    await second.goto(`${origin}/`);
+    await second.waitForSelector('[data-testid=resume-offer]', { timeout: 60_000 });
+    assert.match(await second.textContent('[data-testid=resume-offer]'), new RegExp(`of ${steps}`));
+    await second.click('[data-testid=discard-run]');
+    await second.waitForFunction(() => /another tab/.test(document.querySelector('[data-testid=error]')?.textContent || ''),
+      null, { timeout: 60_000 });
+    await second.close();
+    // With the second tab gone, the first resumes its own run to the end.
+    await first.click('[data-testid=resume-run]');
+    await waitState(first, 'finished', timeout);
+    assert.equal(await step(first), steps);
+    await tabs.close();
+    console.log(`ok - two tabs: the first keeps its saved run (step ${held}); the second trains without checkpoints and may not discard it (${lap()})`);
   } finally {
     await browser.close();
   }

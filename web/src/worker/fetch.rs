@@ -1,15 +1,16 @@
 //! Bytes from a URL, with download progress for the page, and the Cache API: model weights are
 //! read from it when there (a reload does not download them again), the smaller files of a model
 //! and a dataset when the network cannot be reached (a class without Wi-Fi trains what it has).
+//! A broken connection is tried again, from where it broke where the server allows ranges.
 
 use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+use gloo_timers::future::TimeoutFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, ReadableStreamReadResult, Response, WorkerGlobalScope};
 
 use super::post;
 use crate::protocol::{FromWorker, MODEL_CACHE};
-
 
 pub enum FetchError {
     /// HTTP 404: the file is optional, or the message names it.
@@ -60,14 +61,23 @@ pub async fn clear_cache() {
 }
 
 /// The kept copy of `url`: its bytes, or `NotFound` where the server said 404 when it was asked (an
-/// optional file, such as `tokenizer.json` beside `vocab.txt`, must be absent offline too).
+/// optional file, such as `tokenizer.json` beside `vocab.txt`, must be absent offline too). A copy
+/// shorter than the length kept with it is no copy: it is deleted and downloaded again.
 async fn cached(cache: &Cache, url: &str, file: &str) -> Option<Result<Vec<u8>, FetchError>> {
     let hit = JsFuture::from(cache.match_with_str(url)).await.ok()?;
     let response = hit.dyn_into::<Response>().ok()?;
     if response.status() == 404 {
         return Some(Err(not_found(url)));
     }
-    read_all(&response, file, true).await.ok().map(Ok)
+    let length = content_length(&response);
+    let mut bytes = Vec::new();
+    let whole = read_into(&response, &mut bytes, file, true, length).await.is_ok()
+        && length.is_none_or(|n| bytes.len() as u64 == n);
+    if !whole {
+        let _ = JsFuture::from(cache.delete_with_str(url)).await;
+        return None;
+    }
+    Some(Ok(bytes))
 }
 
 fn not_found(url: &str) -> FetchError {
@@ -83,7 +93,53 @@ async fn keep_copy(cache: &Cache, url: &str, copy: Result<Response, JsValue>) {
     }
 }
 
-/// GETs `url`; `file` names it in progress messages; `keep` says how the Cache API keeps it.
+/// A whole download, kept with its length (`cached` checks it).
+fn kept_copy(bytes: &mut [u8]) -> Result<Response, JsValue> {
+    let init = web_sys::ResponseInit::new();
+    let headers = web_sys::Headers::new()?;
+    headers.set("content-length", &bytes.len().to_string())?;
+    init.set_headers(&headers);
+    Response::new_with_opt_u8_array_and_init(Some(bytes), &init)
+}
+
+fn header(response: &Response, name: &str) -> Option<String> {
+    response.headers().get(name).ok().flatten()
+}
+
+/// The body's length as sent; `None` when the server compresses (the body arrives decompressed).
+fn content_length(response: &Response) -> Option<u64> {
+    if header(response, "content-encoding").is_some() {
+        return None;
+    }
+    header(response, "content-length").and_then(|v| v.trim().parse().ok())
+}
+
+/// A 206's `Content-Range: bytes START-END/TOTAL`: the start and, when told, the whole length.
+fn content_range(response: &Response) -> Option<(u64, Option<u64>)> {
+    let value = header(response, "content-range")?;
+    let (range, total) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let start = range.split_once('-')?.0.trim().parse().ok()?;
+    Some((start, total.trim().parse().ok()))
+}
+
+/// Tries of one download before it fails; the waits between them double from 1 s. A laptop's Wi-Fi
+/// that drops for a few seconds costs a retry, not the run.
+const TRIES: u32 = 4;
+
+/// GET `url`, or its bytes from `from` on (an HTTP Range request) when `from` > 0.
+async fn request(url: &str, from: usize) -> Result<Response, JsValue> {
+    let init = web_sys::RequestInit::new();
+    if from > 0 {
+        let headers = web_sys::Headers::new()?;
+        headers.set("range", &format!("bytes={from}-"))?;
+        init.set_headers(&headers);
+    }
+    JsFuture::from(scope().fetch_with_str_and_init(url, &init)).await.map(JsCast::unchecked_into)
+}
+
+/// GETs `url`; `file` names it in progress messages; `keep` says how the Cache API keeps it. A
+/// connection that breaks is tried again, going on from the bytes already read where the server
+/// allows ranges; only a whole file enters the cache.
 pub async fn fetch(url: &str, file: &str, keep: Keep) -> Result<Vec<u8>, FetchError> {
     let cache = if keep == Keep::No { None } else { open_cache().await };
     if let (Some(c), Keep::First) = (&cache, keep) {
@@ -91,70 +147,107 @@ pub async fn fetch(url: &str, file: &str, keep: Keep) -> Result<Vec<u8>, FetchEr
             return Ok(bytes);
         }
     }
-    let failed = |e: JsValue| {
-        FetchError::Failed(format!(
-            "{url}: could not download ({}); the server may be down, or may not allow cross-origin requests (CORS)",
-            js_text(&e)
-        ))
-    };
-    let response: Response = match JsFuture::from(scope().fetch_with_str(url)).await {
-        Ok(r) => r.unchecked_into(),
-        Err(e) => {
-            // Offline (or the server is unreachable): the copy kept from an earlier visit.
-            if let (Some(c), Keep::Fallback) = (&cache, keep) {
-                if let Some(kept) = cached(c, url, file).await {
-                    return kept;
-                }
+    let mut bytes = Vec::new();
+    // The whole file's length, once a response has said it.
+    let mut length: Option<u64> = None;
+    // Whether the bytes so far can be continued with a Range request: not after a compressed
+    // response, whose byte offsets are the compressed ones.
+    let mut resumable = false;
+    let mut broke = String::new();
+    for attempt in 1..=TRIES {
+        if attempt > 1 {
+            if !resumable {
+                bytes.clear();
             }
-            return Err(failed(e));
+            let wait_s = 1u32 << (attempt - 2);
+            let from = if bytes.is_empty() { String::new() } else { format!(" from byte {}", bytes.len()) };
+            post(
+                &FromWorker::Warning(format!("{file}: {broke}; trying again in {wait_s} s{from} (try {attempt} of {TRIES})")),
+                &Vec::new(),
+            );
+            TimeoutFuture::new(wait_s * 1000).await;
         }
-    };
-    if response.status() == 404 {
-        if let (Some(c), Keep::Fallback) = (&cache, keep) {
-            let init = web_sys::ResponseInit::new();
-            init.set_status(404);
-            keep_copy(c, url, Response::new_with_opt_str_and_init(None, &init)).await;
+        let response = match request(url, bytes.len()).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Offline (or the server is unreachable): the copy kept from an earlier visit.
+                if let (Some(c), Keep::Fallback, 1) = (&cache, keep, attempt) {
+                    if let Some(kept) = cached(c, url, file).await {
+                        return kept;
+                    }
+                }
+                broke = format!("the server could not be reached ({})", js_text(&e));
+                continue;
+            }
+        };
+        match response.status() {
+            404 => {
+                if let (Some(c), Keep::Fallback) = (&cache, keep) {
+                    let init = web_sys::ResponseInit::new();
+                    init.set_status(404);
+                    keep_copy(c, url, Response::new_with_opt_str_and_init(None, &init)).await;
+                }
+                return Err(not_found(url));
+            }
+            206 => match content_range(&response) {
+                Some((start, total)) if start == bytes.len() as u64 && header(&response, "content-encoding").is_none() => {
+                    length = total.or(length);
+                }
+                _ => {
+                    // Not the range asked for: start over.
+                    (resumable, broke) = (false, "the server answered with another range".into());
+                    continue;
+                }
+            },
+            200..=299 => {
+                // The whole file (the first try, or a server that ignores ranges).
+                bytes.clear();
+                length = content_length(&response);
+            }
+            status if status >= 500 => {
+                broke = format!("HTTP {status} {}", response.status_text());
+                continue;
+            }
+            status => return Err(FetchError::Failed(format!("{url}: HTTP {status} {}", response.status_text()))),
         }
-        return Err(not_found(url));
+        resumable = header(&response, "content-encoding").is_none();
+        if let Err(e) = read_into(&response, &mut bytes, file, false, length).await {
+            broke = e;
+            continue;
+        }
+        if let Some(n) = length.filter(|&n| bytes.len() as u64 != n) {
+            broke = format!("the download stopped at {} of {n} bytes", bytes.len());
+            continue;
+        }
+        if let Some(c) = &cache {
+            keep_copy(c, url, kept_copy(&mut bytes)).await;
+        }
+        return Ok(bytes);
     }
-    if !response.ok() {
-        return Err(FetchError::Failed(format!("{url}: HTTP {} {}", response.status(), response.status_text())));
-    }
-    let mut bytes = read_all(&response, file, false).await.map_err(|e| FetchError::Failed(format!("{url}: {e}")))?;
-    if let Some(c) = &cache {
-        keep_copy(c, url, Response::new_with_opt_u8_array(Some(&mut bytes))).await;
-    }
-    Ok(bytes)
+    Err(FetchError::Failed(format!(
+        "{url}: could not download after {TRIES} tries ({broke}); the server may be down, or may not allow \
+         cross-origin requests (CORS)"
+    )))
 }
 
-/// Reads a body chunk by chunk, reporting progress about every 1%.
-async fn read_all(response: &Response, file: &str, cached: bool) -> Result<Vec<u8>, String> {
-    // Content-Length counts the compressed bytes when the server compresses, and the body arrives
-    // decompressed: then the total is not known (it would read "681 B of 358 B").
-    let compressed = response.headers().get("content-encoding").ok().flatten().is_some();
-    let total: Option<u64> = response
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse().ok())
-        .filter(|_| !compressed);
-    let report = |loaded: u64| {
-        post(&FromWorker::Download { file: file.to_string(), loaded, total, cached }, &Vec::new());
+/// Reads a body chunk by chunk onto `bytes`, reporting progress about every 1% of `total` (the whole
+/// file, when known).
+async fn read_into(response: &Response, bytes: &mut Vec<u8>, file: &str, cached: bool, total: Option<u64>) -> Result<(), String> {
+    let report = |loaded: usize| {
+        post(&FromWorker::Download { file: file.to_string(), loaded: loaded as u64, total, cached }, &Vec::new());
     };
     let Some(body) = response.body() else {
-        report(0);
-        return Ok(Vec::new());
+        report(bytes.len());
+        return Ok(());
     };
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
-    let step = total.map(|t| (t / 100).max(1 << 16)).unwrap_or(1 << 20);
-    let mut next_report = 0u64;
-    report(0);
+    bytes.reserve(total.unwrap_or(0).saturating_sub(bytes.len() as u64) as usize);
+    let step = total.map(|t| (t / 100).max(1 << 16)).unwrap_or(1 << 20) as usize;
+    let mut next_report = 0;
     loop {
         let chunk: ReadableStreamReadResult = JsFuture::from(reader.read())
             .await
-            .map_err(|e| format!("the download broke off after {} bytes ({})", bytes.len(), js_text(&e)))?
+            .map_err(|e| format!("the connection broke after {} bytes ({})", bytes.len(), js_text(&e)))?
             .unchecked_into();
         if chunk.get_done().unwrap_or(false) {
             break;
@@ -163,16 +256,11 @@ async fn read_all(response: &Response, file: &str, cached: bool) -> Result<Vec<u
         let start = bytes.len();
         bytes.resize(start + data.length() as usize, 0);
         data.copy_to(&mut bytes[start..]);
-        if bytes.len() as u64 >= next_report {
-            report(bytes.len() as u64);
-            next_report = bytes.len() as u64 + step;
+        if bytes.len() >= next_report {
+            report(bytes.len());
+            next_report = bytes.len() + step;
         }
     }
-    if let Some(t) = total {
-        if (bytes.len() as u64) < t {
-            return Err(format!("the download stopped at {} of {t} bytes", bytes.len()));
-        }
-    }
-    report(bytes.len() as u64);
-    Ok(bytes)
+    report(bytes.len());
+    Ok(())
 }

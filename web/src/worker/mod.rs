@@ -113,8 +113,13 @@ impl Worker {
             ToWorker::Start(request) => self.train(Some((request, files))),
             ToWorker::ResumeSaved => self.train(None),
             ToWorker::DiscardSaved => spawn_local(async {
-                if let Err(e) = store::clear().await {
-                    fail(e);
+                match store::lock().await {
+                    Some(_lock) => {
+                        if let Err(e) = store::clear().await {
+                            fail(e);
+                        }
+                    }
+                    None => fail(format!("{}: it cannot be discarded here", store::ANOTHER_TAB)),
                 }
                 report_saved().await;
             }),

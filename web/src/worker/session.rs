@@ -141,7 +141,8 @@ fn parse_split(task: Task, file: &NamedBytes) -> Result<Vec<Example>, String> {
 struct PageControl<'a> {
     controls: &'a Controls,
     last_yield: web_time::Instant,
-    store: store::Writer,
+    /// `None` while another tab owns the saved run.
+    store: Option<store::Writer>,
 }
 
 impl Control for PageControl<'_> {
@@ -166,8 +167,9 @@ impl Control for PageControl<'_> {
 
     fn save(&mut self, checkpoint: Checkpoint) -> Pin<Box<dyn Future<Output = webtune::Result<()>> + '_>> {
         Box::pin(async move {
+            let Some(store) = &mut self.store else { return Ok(()) };
             // A full or unavailable storage costs the checkpoint, not the run.
-            match self.store.save(&checkpoint).await {
+            match store.save(&checkpoint).await {
                 Ok(()) => post(&FromWorker::Checkpointed { step: checkpoint.step }, &Vec::new()),
                 Err(e) => post(&FromWorker::Warning(e), &Vec::new()),
             }
@@ -200,7 +202,7 @@ pub async fn run(
     stage("Downloading the dataset");
     let train = split_file(task, &request.hub, &request.data, &picked, Split::Train).await?;
     let validation = split_file(task, &request.hub, &request.data, &picked, Split::Validation).await?;
-    train_inputs(Inputs { request, files, train, validation, resume: None }, device, controls).await
+    train_inputs(Inputs { request, files, train, validation, resume: None }, None, device, controls).await
 }
 
 /// `webtune bench` in the page: the request's model trained on the first `(warmup + steps) × batch`
@@ -276,6 +278,7 @@ pub async fn check(
 
 /// The run saved in the browser, from its last checkpoint.
 pub async fn resume(device: Option<Device>, controls: &Controls) -> Result<(Trained, Device), String> {
+    let lock = store::lock().await.ok_or_else(|| format!("{}: it cannot be resumed here", store::ANOTHER_TAB))?;
     stage("Reading the saved run");
     let saved = store::load().await?;
     let inputs = Inputs {
@@ -285,10 +288,15 @@ pub async fn resume(device: Option<Device>, controls: &Controls) -> Result<(Trai
         validation: saved.validation,
         resume: Some(saved.state),
     };
-    train_inputs(inputs, device, controls).await
+    train_inputs(inputs, Some(lock), device, controls).await
 }
 
-async fn train_inputs(inputs: Inputs, device: Option<Device>, controls: &Controls) -> Result<(Trained, Device), String> {
+async fn train_inputs(
+    inputs: Inputs,
+    lock: Option<store::RunLock>,
+    device: Option<Device>,
+    controls: &Controls,
+) -> Result<(Trained, Device), String> {
     let Inputs { request, files, train, validation, resume } = inputs;
     let task = Task::parse(&request.task).map_err(|e| e.to_string())?;
     let args = request.training_args();
@@ -328,16 +336,29 @@ async fn train_inputs(inputs: Inputs, device: Option<Device>, controls: &Control
         }
         None => (None, store::Writer::new_run(&request, &files, &train, &validation)),
     };
+    // The tab that holds the lock owns the saved run; a run in another tab goes on without
+    // checkpoints. A resumed run took the lock before reading the saved run (`resume`).
+    let lock = match lock {
+        Some(lock) => Some(lock),
+        None => store::lock().await,
+    };
+    if lock.is_none() {
+        post(
+            &FromWorker::Warning(format!("{}: this run trains without checkpoints", store::ANOTHER_TAB)),
+            &Vec::new(),
+        );
+    }
 
     stage("Training (the first steps also compile the GPU kernels)");
     let mut sink = |event: &Event| post(&FromWorker::Train(event.clone()), &Vec::new());
+    let store = lock.as_ref().map(|_| store);
     let mut control = PageControl { controls, last_yield: web_time::Instant::now(), store };
     let (model, report) =
         train_with_control(model, &data, &args, &autodiff, initialized, &mut sink, &mut control, resume)
             .await
             .map_err(|e| e.to_string())?;
     // A finished run needs no checkpoint; a stopped one stays resumable.
-    if !report.stopped {
+    if !report.stopped && lock.is_some() {
         if let Err(e) = store::clear().await {
             post(&FromWorker::Warning(e), &Vec::new());
         }

@@ -8,11 +8,16 @@
 //! previous checkpoint as the one to resume. One run is kept; a new run's first checkpoint
 //! replaces it, and a run that finishes removes it.
 //!
+//! One tab at a time owns the saved run: the one whose run holds the Web Lock `webtune-saved-run`
+//! (`navigator.locks`, released by the browser when that tab goes away). A run in another tab trains
+//! without checkpoints and leaves the saved run alone.
+//!
 //! The File System API is called through `Reflect` (web-sys's bindings of it need unstable cfg
 //! flags, and new web-sys features would rebuild burn's whole wasm tree).
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use serde::{Deserialize, Serialize};
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use webtune::pretrained::{ModelFiles, NamedBytes};
@@ -236,23 +241,51 @@ impl Writer {
             train_file: base(train),
             validation_file: base(validation),
         };
-        Writer { run: None, first: Some((saved, model.clone(), train.clone(), validation.clone())) }
+        // Only the small files: the weights a checkpoint holds are its own, and a copy of the base
+        // model's would double the worker's memory for the run's length.
+        let small = ModelFiles {
+            config: model.config.clone(),
+            weights: NamedBytes { name: model.weights.name.clone(), bytes: Vec::new() },
+            tokenizer_json: model.tokenizer_json.clone(),
+            vocab_txt: model.vocab_txt.clone(),
+            tokenizer_config: model.tokenizer_config.clone(),
+            special_tokens_map: model.special_tokens_map.clone(),
+        };
+        Writer { run: None, first: Some((saved, small, train.clone(), validation.clone())) }
     }
 
     pub fn resumed() -> Self {
         Writer { run: None, first: None }
     }
 
+    /// A failure names the step, the browser's reason, and the space a checkpoint needs against what
+    /// the browser allows this page; the run goes on (its previous checkpoint stays).
     pub async fn save(&mut self, checkpoint: &Checkpoint) -> Result<(), String> {
-        self.save_inner(checkpoint).await.map_err(|e| {
-            format!("the checkpoint at step {} could not be saved in the browser: {}", checkpoint.step, js_text(&e))
-        })
+        match self.save_inner(checkpoint).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // The half-written folder would only hold space the next checkpoint needs.
+                if let Some(run) = &self.run {
+                    let _ = remove(run, &format!("{PREFIX}{}", checkpoint.step)).await;
+                }
+                let needs: usize = checkpoint.files.iter().map(|(_, b)| b.len()).sum();
+                Err(format!(
+                    "the checkpoint at step {} could not be saved in the browser: {}; a checkpoint needs about {}{}",
+                    checkpoint.step,
+                    js_text(&e),
+                    megabytes(needs as f64),
+                    space().await.unwrap_or_default()
+                ))
+            }
+        }
     }
 
     async fn save_inner(&mut self, checkpoint: &Checkpoint) -> Result<(), JsValue> {
         if self.run.is_none() {
             let root = opfs().await?;
-            if let Some((mut saved, model, train, validation)) = self.first.take() {
+            // Taken only once written: after a failure the next checkpoint writes them again.
+            if let Some((saved, model, train, validation)) = &self.first {
+                let mut saved = saved.clone();
                 remove(&root, ROOT).await?;
                 let run = dir(&root, ROOT, true).await?;
                 let model_dir = dir(&run, "model", true).await?;
@@ -275,6 +308,7 @@ impl Writer {
                 let json = serde_json::to_vec(&saved).map_err(|e| JsValue::from(e.to_string()))?;
                 write(&run, RUN, &json).await?;
                 self.run = Some(run);
+                self.first = None;
             } else {
                 self.run = Some(dir(&root, ROOT, true).await?);
             }
@@ -296,3 +330,63 @@ impl Writer {
         Ok(())
     }
 }
+
+fn megabytes(bytes: f64) -> String {
+    if bytes < 1e6 { format!("{:.0} kB", bytes / 1e3) } else { format!("{:.1} MB", bytes / 1e6) }
+}
+
+/// "; this browser lets the page store 2.1 MB and 1.9 MB of it is used", from
+/// `navigator.storage.estimate()` (what the quota allows, not the disk's free space).
+async fn space() -> Option<String> {
+    let storage = Reflect::get(&js_sys::global(), &"navigator".into()).and_then(|n| Reflect::get(&n, &"storage".into())).ok()?;
+    let estimate = call(&storage, "estimate", &[]).await.ok()?;
+    let number = |key: &str| Reflect::get(&estimate, &key.into()).ok().and_then(|v| v.as_f64());
+    let (quota, usage) = (number("quota")?, number("usage")?);
+    Some(format!("; this browser lets the page store {} and {} of it is used", megabytes(quota), megabytes(usage)))
+}
+
+const LOCK: &str = "webtune-saved-run";
+
+/// The saved run's Web Lock, held until dropped.
+pub struct RunLock {
+    release: Option<Function>,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        if let Some(release) = &self.release {
+            let _ = release.call0(&JsValue::NULL);
+        }
+    }
+}
+
+/// The saved run's lock, unless another tab holds it. A browser without Web Locks has one owner.
+pub async fn lock() -> Option<RunLock> {
+    let locks = Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|n| Reflect::get(&n, &"locks".into()))
+        .ok()
+        .filter(|l| !l.is_undefined());
+    let Some(locks) = locks else { return Some(RunLock { release: None }) };
+    let request: Function = Reflect::get(&locks, &"request".into()).ok()?.dyn_into().ok()?;
+    // `request(name, {ifAvailable: true}, callback)` calls back with the lock (or null when another
+    // tab holds it) and holds it until the promise the callback returns settles: `granted` hands out
+    // that promise's resolver, which `RunLock` calls when dropped.
+    let granted = Promise::new(&mut |resolve: Function, _reject: Function| {
+        let callback = Closure::once_into_js(move |lock: JsValue| -> JsValue {
+            if lock.is_null() {
+                let _ = resolve.call1(&JsValue::NULL, &JsValue::NULL);
+                return JsValue::NULL;
+            }
+            Promise::new(&mut |release: Function, _| {
+                let _ = resolve.call1(&JsValue::NULL, &release);
+            })
+            .into()
+        });
+        let _ = request.call3(&locks, &LOCK.into(), &flag("ifAvailable", true), &callback);
+    });
+    let release = JsFuture::from(granted).await.ok()?.dyn_into::<Function>().ok()?;
+    Some(RunLock { release: Some(release) })
+}
+
+/// Why a tab without the lock leaves the saved run alone.
+pub const ANOTHER_TAB: &str = "a run is going on in another tab of this page, and the run saved in this browser is its own";
