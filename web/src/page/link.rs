@@ -46,7 +46,11 @@ impl WorkerLink {
         self.ready.set(false);
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
-        let worker = match Worker::new(WORKER_URL) {
+        // `test_hooks=1` goes on to the worker (its `gpu.rs`), for the browser test's faults.
+        let search = window().location().search().unwrap_or_default();
+        let hooks = web_sys::UrlSearchParams::new_with_str(&search).ok().is_some_and(|p| p.has("test_hooks"));
+        let url = if hooks { format!("{WORKER_URL}?test_hooks=1") } else { WORKER_URL.to_string() };
+        let worker = match Worker::new(&url) {
             Ok(w) => w,
             Err(e) => {
                 self.state.fail(format!("the training worker could not start: {e:?}"));

@@ -13,7 +13,8 @@ later on Windows, macOS or ChromeOS (on Linux, start Chrome with --enable-unsafe
 --enable-features=Vulkan, or enable chrome://flags/#enable-unsafe-webgpu), Safari 26 or later, or \
 Firefox 141 or later on Windows (Firefox Nightly elsewhere).";
 
-/// Makes burn's WGSL acceptable to a browser's WebGPU. Runs before burn creates its device.
+/// Makes burn's WGSL acceptable to a browser's WebGPU, and reports a lost device to the page. Runs
+/// before burn creates its device.
 /// - burn's kernels (cubecl) read the subgroup size, which in a browser needs `enable subgroups;`,
 ///   which the device accepts only if created with the `subgroups` feature; wgpu's WebGPU backend
 ///   never asks for it. So every device this worker creates asks for it when the adapter has it.
@@ -30,9 +31,31 @@ pub fn request_subgroups() {
                 const features = new Set(d.requiredFeatures || []);
                 if (this.features.has('subgroups')) features.add('subgroups');
                 d.requiredFeatures = [...features];
-                return requestDevice.call(this, d);
+                return requestDevice.call(this, d).then((device) => {
+                    // A lost device (a driver reset, a laptop's GPU switched off, or destroyed) fails
+                    // every later step, and the worker keeps it: the page must replace the worker.
+                    // The message is the protocol's `FromWorker::Failed { fatal: true }`.
+                    device.lost.then((info) => self.postMessage([JSON.stringify({ Failed: {
+                        message: `the GPU was lost (${info.message || info.reason}); a new trainer starts, and the run `
+                            + 'can go on from its last checkpoint',
+                        fatal: true,
+                    } })]));
+                    return device;
+                });
             };
             proto.webtuneSubgroups = true;
+            // The browser test's handle on the real devices (`test_hooks=1` in the page's URL, passed
+            // on in the worker's): it destroys them to provoke a lost GPU.
+            if (new URLSearchParams(self.location.search).has('test_hooks')) {
+                self.webtuneDevices = [];
+                const request = proto.requestDevice;
+                proto.requestDevice = function (descriptor) {
+                    return request.call(this, descriptor).then((device) => {
+                        self.webtuneDevices.push(device);
+                        return device;
+                    });
+                };
+            }
         }
         const device = self.GPUDevice && self.GPUDevice.prototype;
         if (device && !device.webtuneUniformity) {

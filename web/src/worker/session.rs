@@ -1,6 +1,7 @@
 //! One run in the worker: model and data bytes → tokens → the core's training loop on WebGPU,
 //! reporting every event to the page; then the fine-tuned model, kept for "Try it" and "Download".
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -119,12 +120,21 @@ async fn split_file(task: Task, hub: &str, source: &Source, picked: &Files, spli
     }
 }
 
+thread_local! {
+    /// The WebGPU device, once opened. burn registers one per worker and refuses a second `init`
+    /// ("a server is still registered"), so a job that fails after opening it (a bad weights file)
+    /// must not take it along: the next run would find no GPU.
+    static OPENED: RefCell<Option<Device>> = const { RefCell::new(None) };
+}
+
 /// The worker's WebGPU device: the one it opened before, or a new one.
 async fn gpu_device(opened: Option<Device>) -> Result<Device, String> {
-    match opened {
-        Some(device) => Ok(device),
-        None => Backend::Wgpu.init().await.map_err(|e| e.to_string()),
+    if let Some(device) = opened.or_else(|| OPENED.with(|o| o.borrow().clone())) {
+        return Ok(device);
     }
+    let device = Backend::Wgpu.init().await.map_err(|e| e.to_string())?;
+    OPENED.with(|o| *o.borrow_mut() = Some(device.clone()));
+    Ok(device)
 }
 
 /// A split's examples; the file's name says whether it is parquet or TSV.
