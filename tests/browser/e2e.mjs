@@ -550,12 +550,7 @@ if (only.has(1)) {
     assert.equal(await step(second), 6, 'the second tab trains too');
     assert.match(await second.textContent('[data-testid=warning]'), /another tab of this page.*without checkpoints/);
     assert.equal(await second.$('[data-testid=checkpoint]'), null, 'no checkpoints from the second tab');
-    await first.click('[data-testid=stop]');
-    await waitState(first, 'finished', timeout);
-    await first.waitForSelector('[data-testid=resume-offer]', { timeout: 60_000 });
-    const offer = await first.textContent('[data-testid=resume-offer]');
-    assert.match(offer, new RegExp(`is saved at step ${held} of ${steps}`), `the first tab's run is kept: ${offer}`);
-    // The second tab sees the same saved run and may not take it while the first holds it.
+    // While the first tab's run holds the saved run, the second sees it and may not take it.
     await second.goto(`${origin}/`);
     await second.waitForSelector('[data-testid=resume-offer]', { timeout: 60_000 });
     assert.match(await second.textContent('[data-testid=resume-offer]'), new RegExp(`of ${steps}`));
@@ -563,6 +558,11 @@ if (only.has(1)) {
     await second.waitForFunction(() => /another tab/.test(document.querySelector('[data-testid=error]')?.textContent || ''),
       null, { timeout: 60_000 });
     await second.close();
+    await first.click('[data-testid=stop]');
+    await waitState(first, 'finished', timeout);
+    await first.waitForSelector('[data-testid=resume-offer]', { timeout: 60_000 });
+    const offer = await first.textContent('[data-testid=resume-offer]');
+    assert.match(offer, new RegExp(`is saved at step ${held} of ${steps}`), `the first tab's run is kept: ${offer}`);
     // With the second tab gone, the first resumes its own run to the end.
     await first.click('[data-testid=resume-run]');
     await waitState(first, 'finished', timeout);
