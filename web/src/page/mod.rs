@@ -340,7 +340,10 @@ pub fn App() -> impl IntoView {
     Effect::new({
         let page = page.clone();
         move |_| {
-            form.track();
+            // Only these change which files a run reads; the other fields change its steps.
+            for s in [form.hub, form.model, form.data, form.task] {
+                s.track();
+            }
             plan_epoch.track();
             let generation = plan_generation.get_value() + 1;
             plan_generation.set_value(generation);
