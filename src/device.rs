@@ -3,6 +3,7 @@
 use burn::tensor::Device;
 
 use crate::error::{Error, Result};
+use crate::train::memory::MemoryLimits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -88,9 +89,39 @@ async fn remote_device(spec: &str) -> Result<Device> {
     Err(Error::Backend { backend: spec.into(), reason: "this build has no remote devices (cargo feature `remote`)".into() })
 }
 
+/// What the wgpu device this process opened can hold, as its adapter reports it.
+#[cfg(feature = "wgpu")]
+static WGPU_LIMITS: std::sync::OnceLock<(Device, MemoryLimits)> = std::sync::OnceLock::new();
+
 #[cfg(feature = "wgpu")]
 async fn wgpu_device() -> std::result::Result<Device, String> {
-    Device::wgpu_options().init_async().await.map_err(|e| e.to_string())
+    let (device, setup) = Device::wgpu_options().init_with_setup_async().await.map_err(|e| e.to_string())?;
+    let limits = setup.device.limits();
+    let _ = WGPU_LIMITS.set((
+        device.clone(),
+        MemoryLimits {
+            // burn's pages are capped by both (cubecl-wgpu sizes them so).
+            max_buffer_bytes: Some(limits.max_buffer_size.min(limits.max_storage_buffer_binding_size)),
+            // wgpu reports no memory size.
+            total_bytes: None,
+        },
+    ));
+    Ok(device)
+}
+
+/// The limits a run on `device` is checked against before its first step
+/// (`train::memory::check_fits`): a tensor past them fails only when its step runs, after
+/// the whole step was queued (a minute on a software GPU), as "can't allocate buffer".
+/// Nothing is known of the CPU, CUDA and remote devices, and nothing is checked there.
+pub fn memory_limits(device: &Device) -> MemoryLimits {
+    #[cfg(feature = "wgpu")]
+    if let Some((wgpu, limits)) = WGPU_LIMITS.get()
+        && wgpu == device
+    {
+        return *limits;
+    }
+    let _ = device;
+    MemoryLimits::default()
 }
 
 #[cfg(not(feature = "wgpu"))]

@@ -86,6 +86,36 @@ impl Error {
 /// GPU reads fail with burn's `ExecutionError` (device lost, out of memory); keep its words.
 impl From<burn::tensor::ExecutionError> for Error {
     fn from(err: burn::tensor::ExecutionError) -> Self {
-        Error::Device(err.to_string())
+        Error::device(err.to_string())
+    }
+}
+
+impl Error {
+    /// A fault the device reported. One that refused memory (a buffer past its limits, or its
+    /// memory full) says so, with what to change: burn's words for it end a long chain of causes.
+    pub fn device(text: String) -> Self {
+        let lower = text.to_lowercase();
+        if lower.contains("can't allocate") || lower.contains("out of memory") || lower.contains("outofmemory") {
+            Error::OutOfMemory(format!(
+                "the device could not allocate what this step needs; use a smaller batch size or a smaller model\n{text}"
+            ))
+        } else {
+            Error::Device(text)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_allocation_reads_as_out_of_memory() {
+        // burn's words when lavapipe could not hold a batch's attention scores (a 256 MiB buffer).
+        let refused = "An error happened during execution\nCaused by:\n  An IO error happened\nCaused by:\n  \
+                       can't allocate buffer of size: 268435456";
+        let e = Error::device(refused.into()).to_string();
+        assert!(e.starts_with("not enough device memory: ") && e.contains("smaller batch size") && e.contains("268435456"), "{e}");
+        assert!(matches!(Error::device("Device lost".into()), Error::Device(_)));
     }
 }

@@ -114,6 +114,31 @@ fn bad_inputs_are_clear_errors() {
 }
 
 #[test]
+fn a_run_past_the_gpus_largest_buffer_is_refused_before_its_first_step() {
+    // The tiny model with 32 attention heads (the weights do not change) on MRPC's long pairs:
+    // a batch of 512 gives attention scores of 512 × 32 × 64 × 64 floats, 256 MiB in one buffer,
+    // more than the GPU binds (wgpu on lavapipe here: 128 MiB). Without the check the run queued
+    // its first step and failed a minute later with burn's "can't allocate buffer".
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = root().join("tests/fixtures/tiny-bert");
+    for f in ["model.safetensors", "vocab.txt"] {
+        std::fs::copy(tiny.join(f), dir.path().join(f)).unwrap();
+    }
+    let mut config: Value = serde_json::from_slice(&std::fs::read(tiny.join("config.json")).unwrap()).unwrap();
+    config["num_attention_heads"] = 32.into();
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    let out = dir.path().join("out");
+    let msg = err_text(webtune(&[
+        "train", "--model", dir.path().to_str().unwrap(), "--data", glue("MRPC").to_str().unwrap(),
+        "--output-dir", out.to_str().unwrap(), "--backend", "wgpu", "--per-device-train-batch-size", "512",
+        "--quiet",
+    ]));
+    assert!(msg.contains("error: not enough device memory: one tensor of this run needs 256 MiB"), "{msg}");
+    assert!(msg.contains("use a smaller batch than 512"), "{msg}");
+    assert!(!out.exists(), "nothing is written for a refused run");
+}
+
+#[test]
 fn single_sentence_task_sst2() {
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().to_str().unwrap();

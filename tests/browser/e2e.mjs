@@ -9,7 +9,7 @@
 // speed, and `webtune bench` on native wgpu the same batches, for the ratio.
 // Screenshots and the console go to --out.
 //
-//   node tests/browser/e2e.mjs [--model DIR] [--minilm DIR] [--steps 20] [--out DIR] [--webtune BIN] [--only 0,1,4,5,6]
+//   node tests/browser/e2e.mjs [--model DIR] [--minilm DIR] [--steps 20] [--out DIR] [--webtune BIN] [--only 0,1,4,5,6,7]
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -40,7 +40,7 @@ const defaults = {
   // 1: also train the same model on the same slice with the CLI on native wgpu, and print both rates.
   'compare-native': '0',
   // Scenarios to run (numbered below; 1 covers 1–3), for working on one: `--only 5`.
-  only: '0,1,4,5,6',
+  only: '0,1,4,5,6,7',
 };
 const opt = { ...defaults };
 for (let i = 2; i < process.argv.length; i += 2) {
@@ -87,6 +87,25 @@ const routes = {
   '/bad-data/MRPC/train.tsv': () => 'Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tA .\tB .\n0\t3\tC .\n',
   '/bad-data/MRPC/dev.tsv': () => slice(path.join(opt.data, 'dev.tsv'), 4),
 };
+// A run that needs one GPU buffer of exactly 1 GiB, the most WebGPU lets the page ask for
+// (maxBufferSize) and one byte more than SwiftShader's Vulkan allocates: its driver refuses it with
+// VK_ERROR_OUT_OF_DEVICE_MEMORY, a real out-of-memory (scenario 7). The tiny model with 32 attention
+// heads (the weights do not change: the heads only split the hidden size) and a batch of 2048: the
+// attention scores of the batch holding the one long pair (64 tokens) are 2048 × 32 × 64 × 64 f32.
+const oom = { batch: 2048, rows: 4096 };
+function oomPairs() {
+  // The tiny model's vocabulary is letters (a word is as many tokens as it has letters): each short
+  // pair is its MRPC sentences' initials, a dozen tokens; the long one a whole MRPC pair, cut at 64.
+  const lines = slice(path.join(opt.data, 'train.tsv'), oom.rows).trim().split('\n');
+  const initials = (text) => text.split(' ').slice(0, 5).map((w) => w[0]).join(' ');
+  const short = (l) => l.split('\t').map((f, i) => (i >= 3 ? initials(f) : f)).join('\t');
+  const rows = Array.from({ length: oom.rows }, (_, i) => lines[1 + (i % (lines.length - 1))]);
+  return [lines[0], ...rows.map((l, i) => (i === oom.rows / 2 ? l : short(l)))].join('\n') + '\n';
+}
+routes['/oom/MRPC/train.tsv'] = oomPairs;
+routes['/oom/MRPC/dev.tsv'] = routes['/short/MRPC/dev.tsv'];
+routes['/oom/model/config.json'] = () => JSON.stringify({
+  ...JSON.parse(fs.readFileSync(path.join(opt.model, 'config.json'), 'utf8')), num_attention_heads: 32 });
 // A fake Hub: the model under a repository id, GLUE as the Hub's parquet files.
 const hubModel = '/hub/webtune-test/tiny-bert/resolve/main/';
 const hubGlue = '/hub/datasets/nyu-mll/glue/resolve/main/';
@@ -149,6 +168,7 @@ const server = http.createServer((req, res) => {
   const [base, dir] = url.pathname.startsWith('/model/') ? ['/model/', opt.model]
     : url.pathname.startsWith('/cut/model/') ? ['/cut/model/', opt.model]
     : url.pathname.startsWith('/dead/model/') ? ['/dead/model/', opt.model]
+    : url.pathname.startsWith('/oom/model/') ? ['/oom/model/', opt.model]
     : url.pathname.startsWith('/hostile/') ? [url.pathname.split('/').slice(0, 3).join('/') + '/', opt.model]
     : url.pathname.startsWith('/minilm/') ? ['/minilm/', opt.minilm]
     : url.pathname.startsWith('/goldens/') ? ['/goldens/', path.join(root, 'tests/goldens')]
@@ -622,6 +642,32 @@ if (only.has(6)) {
     results.gpu_lost_at_step = lostAt;
     console.log(`ok - a GPU lost at step ${lostAt}: the page says so, keeps the curve, a fresh trainer resumes from `
       + `step ${from} to the uninterrupted run's losses (${lap()})`);
+  } finally {
+    await gpuBrowser.close();
+  }
+}
+
+// ---- 7. the GPU out of memory mid-run: the driver refuses a buffer, after a checkpoint ----------
+if (only.has(7)) {
+  const gpuBrowser = await launch(['--enable-unsafe-webgpu']);
+  try {
+    // Seed 7 puts the long pair (row 2048) in the second batch (src/data/batch.rs `epoch_order`):
+    // step 1 trains and is saved, step 2 asks for the buffer the driver refuses.
+    const run = { model: '/oom/model', data: '/oom/MRPC', task: 'mrpc', batch: String(oom.batch), epochs: '1',
+      max_eval_samples: '8', logging_steps: '1', save_steps: '1', seed: '7' };
+    const page = await open(gpuBrowser, new URLSearchParams({ ...run, autostart: '1' }), 'gpu-oom');
+    assert.equal(await waitState(page, ['failed', 'finished'], timeout), 'failed', 'the run with the 1 GiB buffer fails');
+    const error = await page.textContent('[data-testid=error]');
+    assert.match(error, /^the GPU ran out of memory \(.*Out of Memory.*\): try a smaller batch size/s, error);
+    assert.match(error, /the run's checkpoint at step 1 is kept/, error);
+    const kept = JSON.parse(await page.getAttribute('[data-testid=chart]', 'data-losses'));
+    assert.deepEqual(kept.map(([s]) => s), [1], `the curve so far stays: ${JSON.stringify(kept)}`);
+    // A fresh worker offers the saved run (that it trains is scenario 6's).
+    await page.waitForSelector('[data-testid=resume-offer][data-step="1"]', { timeout: 120_000 });
+    assert.equal(await page.isEnabled('[data-testid=train]'), true);
+    results.oom_error = error.split(':')[0];
+    console.log(`ok - the GPU out of memory at step 2 (the driver refused a 1 GiB buffer): the page says so with the `
+      + `advice, keeps the curve, and a fresh trainer offers the step-1 checkpoint (${lap()})`);
   } finally {
     await gpuBrowser.close();
   }

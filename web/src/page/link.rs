@@ -97,7 +97,13 @@ impl WorkerLink {
         if let Some(w) = self.worker.borrow_mut().take() {
             w.terminate();
         }
-        self.state.fail(message);
+        // The run's last checkpoint outlives the worker (it is in the browser's storage): say so,
+        // and the fresh worker offers it (`report_saved`).
+        let kept = match self.state.checkpoint.get_untracked() {
+            Some(step) => format!("; the run's checkpoint at step {step} is kept, and the page offers to resume from it"),
+            None => "; no checkpoint of this run was saved before it".to_string(),
+        };
+        self.state.fail(format!("{message}{kept}"));
         self.state.trained.set(false);
         self.queue.borrow_mut().clear();
         self.spawn();
@@ -195,6 +201,10 @@ impl WorkerLink {
                 });
                 s.losses.set(Vec::new());
                 s.evals.set(Vec::new());
+                // A resumed run's checkpoint is in the browser's storage until a newer one replaces it.
+                if resumed_from_step.is_some() {
+                    s.checkpoint.set(resumed_from_step);
+                }
                 s.initialized.set(initialized);
                 s.set_phase(Phase::Training, "Training (the first steps also compile the GPU kernels)");
             }

@@ -151,7 +151,8 @@ impl RunState {
     /// Shows an error and keeps everything the run has shown so far.
     pub fn fail(&self, message: String) {
         self.error.set(Some(message.clone()));
-        self.set_phase(Phase::Failed, &format!("Error: {message}"));
+        // The message itself is the alert below the status: once is enough.
+        self.set_phase(Phase::Failed, "Stopped by the error below");
     }
 
     /// A new run starts from a clean slate (but the adapter and the cache stay).

@@ -36,8 +36,7 @@ pub fn request_subgroups() {
                     // every later step, and the worker keeps it: the page must replace the worker.
                     // The message is the protocol's `FromWorker::Failed { fatal: true }`.
                     device.lost.then((info) => self.postMessage([JSON.stringify({ Failed: {
-                        message: `the GPU was lost (${info.message || info.reason}); a new trainer starts, and the run `
-                            + 'can go on from its last checkpoint',
+                        message: `the GPU was lost (${info.message || info.reason}); a new trainer starts`,
                         fatal: true,
                     } })]));
                     return device;

@@ -189,26 +189,47 @@ impl log::Log for ConsoleLog {
     fn flush(&self) {}
 }
 
+/// What the page shows for a panic: a fault the user can act on (the GPU out of memory: a
+/// buffer the driver refused, reported by wgpu) in plain words with what to change, anything
+/// else as an internal error with its place in the code, for a bug report.
+fn panic_message(info: &std::panic::PanicHookInfo) -> String {
+    let payload = info
+        .payload()
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| info.payload().downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    let lower = payload.to_lowercase();
+    if lower.contains("out of memory") || lower.contains("outofmemory") {
+        return format!(
+            "the GPU ran out of memory ({}): try a smaller batch size or a smaller model",
+            payload.trim()
+        );
+    }
+    let mut message = format!("the trainer stopped on an internal error: {info}");
+    if message.contains("subgroups") {
+        message.push_str("\n(The GPU kernels need WebGPU's `subgroups` feature: use Chrome or Edge 134 or later.)");
+    }
+    message
+}
+
 /// The worker's entry point: installs the message handler and reports the adapter.
 pub fn start() {
     if log::set_logger(&ConsoleLog).is_ok() {
         log::set_max_level(log::LevelFilter::Warn);
     }
     // A panic aborts this wasm instance (panic=abort): tell the page first, so it can show the
-    // reason and start a fresh worker while keeping what the run already showed.
+    // reason and start a fresh worker while keeping what the run already showed. The page says
+    // whether a checkpoint survives (it knows; this instance is past asking).
     std::panic::set_hook(Box::new(|info| {
-        let mut message = format!("the trainer stopped on an internal error: {info}");
-        if message.contains("subgroups") {
-            message.push_str(
-                "\n(The GPU kernels need WebGPU's `subgroups` feature: use Chrome or Edge 134 or later.)",
-            );
+        // Events the browser still delivers into the aborted instance (a refused buffer is followed
+        // by an error for every command that used it) panic again: the first reason is the news.
+        static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if TOLD.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
         }
-        let lower = message.to_lowercase();
-        if lower.contains("out of memory") || lower.contains("outofmemory") || lower.contains("allocat") {
-            message.push_str("\n(The GPU ran out of memory: try a smaller batch size or a smaller model.)");
-        }
-        message.push_str("\nA checkpoint saved before this is kept, and the page offers to resume from it.");
-        web_sys::console::error_1(&message.clone().into());
+        let message = panic_message(info);
+        web_sys::console::error_1(&format!("{info}").into());
         post(&FromWorker::Failed { message, fatal: true }, &Vec::new());
     }));
     gpu::request_subgroups();
