@@ -4,9 +4,10 @@
 // must load in the CLI and give the same probabilities. A run reloaded mid-way resumes from its
 // checkpoint in the browser's storage and ends as the uninterrupted run did. A real BERT
 // (all-MiniLM-L6-v2) computes transformers' numbers in the page (`check=`) and trains two steps as
-// native wgpu does. Also: bad inputs and
-// a browser without WebGPU get messages, not a dead tab. The page's Benchmark measures training
-// speed, and `webtune bench` on native wgpu the same batches, for the ratio.
+// native wgpu does. Also: bad inputs and a browser without WebGPU get messages, not a dead tab;
+// faults (a broken connection, full storage, two tabs, hostile files, a lost GPU, the GPU out of
+// memory) are provoked for real and survived. The page's Benchmark measures training speed
+// (with --compare-native 1, `webtune bench` on native wgpu the same batches, for the ratio).
 // Screenshots and the console go to --out.
 //
 //   node tests/browser/e2e.mjs [--model DIR] [--minilm DIR] [--steps 20] [--out DIR] [--webtune BIN] [--only 0,1,4,5,6,7]
@@ -37,7 +38,8 @@ const defaults = {
   out: path.join(cache, 'browser-test'),
   webtune: path.join(target, 'release/webtune'),
   'timeout-min': '20',
-  // 1: also train the same model on the same slice with the CLI on native wgpu, and print both rates.
+  // 1: also benchmark and train the same model on the same slice with the CLI on native wgpu, and print
+  // both rates (figures, not checks).
   'compare-native': '0',
   // Scenarios to run (numbered below; 1 covers 1–3), for working on one: `--only 5`.
   only: '0,1,4,5,6,7',
@@ -97,7 +99,7 @@ function oomPairs() {
   // The tiny model's vocabulary is letters (a word is as many tokens as it has letters): each short
   // pair is its MRPC sentences' initials, a dozen tokens; the long one a whole MRPC pair, cut at 64.
   const lines = slice(path.join(opt.data, 'train.tsv'), oom.rows).trim().split('\n');
-  const initials = (text) => text.split(' ').slice(0, 5).map((w) => w[0]).join(' ');
+  const initials = (text) => text.split(' ').slice(0, 1).map((w) => w[0]).join(' ');
   const short = (l) => l.split('\t').map((f, i) => (i >= 3 ? initials(f) : f)).join('\t');
   const rows = Array.from({ length: oom.rows }, (_, i) => lines[1 + (i % (lines.length - 1))]);
   return [lines[0], ...rows.map((l, i) => (i === oom.rows / 2 ? l : short(l)))].join('\n') + '\n';
@@ -348,8 +350,9 @@ if (only.has(1)) {
     console.log(`ok - trains from a shared link, pauses, evaluates, classifies, exports a model the CLI reads (${lap()})`);
 
     // The Benchmark button times steps of the same model and data (sized by the link's bench_*; this
-    // worker has compiled its kernels already); the trained model stays. Then `webtune bench` natively
-    // (wgpu) on the same batches, for the browser/native ratio.
+    // worker has compiled its kernels already); the trained model stays. With --compare-native 1,
+    // `webtune bench` natively (wgpu) on the same batches, for the browser/native ratio: a figure,
+    // not a check, and 40 s of lavapipe compiling its kernels.
     await page.click('[data-testid=bench]');
     await page.waitForSelector('[data-testid=bench-result]', { timeout });
     const browserBench = JSON.parse(await attr(page, '[data-testid=bench-result]', 'data-report'));
@@ -358,18 +361,22 @@ if (only.has(1)) {
     assert.ok(browserBench.samples_per_s > 0 && Math.abs(phases - browserBench.ms_per_step) < 1e-6 * phases + 1e-9,
       JSON.stringify(browserBench));
     assert.equal(await page.isEnabled('[data-testid=classify]'), true, 'a benchmark keeps the trained model');
-    const nativeOut = execFileSync(opt.webtune, ['bench', '--model', opt.model, '--data', nativeData(), '--backend', 'wgpu',
-      '--per-device-train-batch-size', opt.batch, '--warmup', String(benchSize.warmup), '--steps', String(benchSize.steps)],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    const nativeBench = JSON.parse(nativeOut.trim().split('\n').at(-1));
-    assert.equal(nativeBench.steps, benchSize.steps);
     Object.assign(results, { bench_browser_samples_per_s: browserBench.samples_per_s,
-      bench_native_wgpu_samples_per_s: nativeBench.samples_per_s,
-      bench_browser_over_native: browserBench.samples_per_s / nativeBench.samples_per_s,
-      bench_browser_ms: [browserBench.ms_forward, browserBench.ms_backward, browserBench.ms_optimizer],
-      bench_native_ms: [nativeBench.ms_forward, nativeBench.ms_backward, nativeBench.ms_optimizer] });
-    console.log(`ok - the Benchmark button measures (${browserBench.samples_per_s.toFixed(2)} samples/s; native wgpu `
-      + `${nativeBench.samples_per_s.toFixed(2)}, ratio ${results.bench_browser_over_native.toFixed(2)}); the trained model stays (${lap()})`);
+      bench_browser_ms: [browserBench.ms_forward, browserBench.ms_backward, browserBench.ms_optimizer] });
+    let native = '';
+    if (opt['compare-native'] === '1') {
+      const nativeOut = execFileSync(opt.webtune, ['bench', '--model', opt.model, '--data', nativeData(), '--backend', 'wgpu',
+        '--per-device-train-batch-size', opt.batch, '--warmup', String(benchSize.warmup), '--steps', String(benchSize.steps)],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      const nativeBench = JSON.parse(nativeOut.trim().split('\n').at(-1));
+      assert.equal(nativeBench.steps, benchSize.steps);
+      Object.assign(results, { bench_native_wgpu_samples_per_s: nativeBench.samples_per_s,
+        bench_browser_over_native: browserBench.samples_per_s / nativeBench.samples_per_s,
+        bench_native_ms: [nativeBench.ms_forward, nativeBench.ms_backward, nativeBench.ms_optimizer] });
+      native = `; native wgpu ${nativeBench.samples_per_s.toFixed(2)}, ratio ${results.bench_browser_over_native.toFixed(2)}`;
+    }
+    console.log(`ok - the Benchmark button measures (${browserBench.samples_per_s.toFixed(2)} samples/s${native}); `
+      + `the trained model stays (${lap()})`);
 
     // ---- 1b. the same run, reloaded mid-way, resumes from its checkpoint in the browser ----------
     const again = await open(browser, new URLSearchParams(runParams), 'reload');
@@ -623,6 +630,7 @@ if (only.has(6)) {
     const lostAt = await step(lost);
     await lost.waitForFunction(() => /the GPU was lost/.test(document.querySelector('[data-testid=error]')?.textContent || ''),
       null, { timeout: 120_000, polling: 100 });
+    assert.match(await lost.textContent('[data-testid=error]'), /the run's checkpoint at step [48] is kept, and the page offers to resume/);
     const kept = JSON.parse(await lost.getAttribute('[data-testid=chart]', 'data-losses'));
     assert.ok(kept.length >= 4, `the curve so far stays: ${JSON.stringify(kept)}`);
     // A fresh worker offers the run from its checkpoint: at most save_steps steps are lost.
@@ -647,27 +655,25 @@ if (only.has(6)) {
   }
 }
 
-// ---- 7. the GPU out of memory mid-run: the driver refuses a buffer, after a checkpoint ----------
+// ---- 7. the GPU out of memory: the driver refuses a buffer ---------------------------------------
 if (only.has(7)) {
   const gpuBrowser = await launch(['--enable-unsafe-webgpu']);
   try {
-    // Seed 7 puts the long pair (row 2048) in the second batch (src/data/batch.rs `epoch_order`):
-    // step 1 trains and is saved, step 2 asks for the buffer the driver refuses.
+    // Seed 1 puts the long pair (row 2048) in the first batch (src/data/batch.rs `epoch_order`), so
+    // the first step asks for the buffer the driver refuses: a step of 2048 pairs over 32 heads
+    // before it would cost SwiftShader 90 s. That a checkpoint saved before a fatal fault is kept
+    // and offered is scenario 6's.
     const run = { model: '/oom/model', data: '/oom/MRPC', task: 'mrpc', batch: String(oom.batch), epochs: '1',
-      max_eval_samples: '8', logging_steps: '1', save_steps: '1', seed: '7' };
+      max_eval_samples: '8', logging_steps: '1', save_steps: '1', seed: '1' };
     const page = await open(gpuBrowser, new URLSearchParams({ ...run, autostart: '1' }), 'gpu-oom');
     assert.equal(await waitState(page, ['failed', 'finished'], timeout), 'failed', 'the run with the 1 GiB buffer fails');
     const error = await page.textContent('[data-testid=error]');
-    assert.match(error, /^the GPU ran out of memory \(.*Out of Memory.*\): try a smaller batch size/s, error);
-    assert.match(error, /the run's checkpoint at step 1 is kept/, error);
-    const kept = JSON.parse(await page.getAttribute('[data-testid=chart]', 'data-losses'));
-    assert.deepEqual(kept.map(([s]) => s), [1], `the curve so far stays: ${JSON.stringify(kept)}`);
-    // A fresh worker offers the saved run (that it trains is scenario 6's).
-    await page.waitForSelector('[data-testid=resume-offer][data-step="1"]', { timeout: 120_000 });
-    assert.equal(await page.isEnabled('[data-testid=train]'), true);
+    assert.match(error, /^the GPU ran out of memory \(.*Out of Memory.*\): try a smaller batch size or a smaller model; no checkpoint of this run was saved before it$/s, error);
+    // The fresh worker is up: Train is offered again.
+    await page.waitForFunction(() => !document.querySelector('[data-testid=train]').disabled, null, { timeout: 60_000 });
     results.oom_error = error.split(':')[0];
-    console.log(`ok - the GPU out of memory at step 2 (the driver refused a 1 GiB buffer): the page says so with the `
-      + `advice, keeps the curve, and a fresh trainer offers the step-1 checkpoint (${lap()})`);
+    console.log(`ok - the GPU out of memory (the driver refused a 1 GiB buffer): the page says so with the advice, `
+      + `that no checkpoint was saved, and a fresh trainer is ready (${lap()})`);
   } finally {
     await gpuBrowser.close();
   }
