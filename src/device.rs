@@ -89,7 +89,7 @@ async fn remote_device(spec: &str) -> Result<Device> {
     Err(Error::Backend { backend: spec.into(), reason: "this build has no remote devices (cargo feature `remote`)".into() })
 }
 
-/// What the wgpu device this process opened can hold, as its adapter reports it.
+/// What the wgpu device this process opened can hold, by the limits it was created with.
 #[cfg(feature = "wgpu")]
 static WGPU_LIMITS: std::sync::OnceLock<(Device, MemoryLimits)> = std::sync::OnceLock::new();
 

@@ -80,6 +80,20 @@ impl Error {
             reason: reason.into(),
         }
     }
+
+    /// A fault the device reported. One that refused memory (a buffer past its limits, or its
+    /// memory full) says so, with what to change: burn's words for it end a long chain of causes.
+    pub fn device(text: String) -> Self {
+        let lower = text.to_lowercase();
+        if lower.contains("can't allocate") || lower.contains("out of memory") || lower.contains("outofmemory") {
+            Error::OutOfMemory(format!(
+                "the device could not allocate the memory this needs; use a smaller batch size or a smaller model; \
+                 checkpoints written so far are kept\n{text}"
+            ))
+        } else {
+            Error::Device(text)
+        }
+    }
 }
 
 #[cfg(feature = "trainer")]
@@ -87,21 +101,6 @@ impl Error {
 impl From<burn::tensor::ExecutionError> for Error {
     fn from(err: burn::tensor::ExecutionError) -> Self {
         Error::device(err.to_string())
-    }
-}
-
-impl Error {
-    /// A fault the device reported. One that refused memory (a buffer past its limits, or its
-    /// memory full) says so, with what to change: burn's words for it end a long chain of causes.
-    pub fn device(text: String) -> Self {
-        let lower = text.to_lowercase();
-        if lower.contains("can't allocate") || lower.contains("out of memory") || lower.contains("outofmemory") {
-            Error::OutOfMemory(format!(
-                "the device could not allocate what this step needs; use a smaller batch size or a smaller model\n{text}"
-            ))
-        } else {
-            Error::Device(text)
-        }
     }
 }
 

@@ -136,6 +136,15 @@ fn a_run_past_the_gpus_largest_buffer_is_refused_before_its_first_step() {
     assert!(msg.contains("error: not enough device memory: one tensor of this run needs 256 MiB"), "{msg}");
     assert!(msg.contains("use a smaller batch than 512"), "{msg}");
     assert!(!out.exists(), "nothing is written for a refused run");
+    // Training fits, evaluation's batch does not (512 asked, MRPC's 408 validation pairs in one
+    // batch: 204 MiB of scores): refused now, not after the last step.
+    let msg = err_text(webtune(&[
+        "train", "--model", dir.path().to_str().unwrap(), "--data", glue("MRPC").to_str().unwrap(),
+        "--output-dir", out.to_str().unwrap(), "--backend", "wgpu", "--per-device-eval-batch-size", "512",
+        "--quiet",
+    ]));
+    assert!(msg.contains("error: not enough device memory: evaluation: one tensor of a batch of 408 needs 204 MiB"), "{msg}");
+    assert!(!out.exists(), "nothing is written for a refused run");
 }
 
 #[test]

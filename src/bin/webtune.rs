@@ -387,13 +387,7 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         &data_dir.join(task.file_name(Split::Validation)).display().to_string(),
     )?;
 
-    // A run that cannot fit is refused now, with what to change, rather than a step later.
-    let longest = data.train.iter().map(|e| e.input_ids.len()).max().unwrap_or(1);
-    webtune::train::memory::check_fits(
-        &webtune::train::memory::estimate(&config, args.per_device_train_batch_size, longest),
-        &webtune::device::memory_limits(&loaded.device),
-        args.per_device_train_batch_size,
-    )?;
+    data.check_memory(&config, &args, &webtune::device::memory_limits(&loaded.device))?;
     let device = loaded.device.clone().autodiff();
     for spec in &cmd.devices {
         args.replicas.push(webtune::device::open(spec).await?.autodiff());

@@ -122,6 +122,22 @@ pub fn check_fits(estimate: &MemoryEstimate, limits: &MemoryLimits, batch: usize
     Ok(())
 }
 
+/// Refuses an evaluation batch that cannot fit. It keeps no gradients, so only its largest buffer
+/// counts; its size is a setting of its own, and the validation split's longest pair may be longer
+/// than any in training, so a run that trains can still fail here, after every epoch's steps.
+pub fn check_eval_fits(config: &BertConfig, batch: usize, seq_len: usize, limits: &MemoryLimits) -> Result<()> {
+    let e = estimate(config, batch, seq_len);
+    match limits.max_buffer_bytes {
+        Some(max) if e.largest_buffer_bytes > max => Err(Error::OutOfMemory(format!(
+            "evaluation: one tensor of a batch of {batch} needs {}, more than the device's largest buffer ({}); \
+             use a smaller evaluation batch than {batch}",
+            mib(e.largest_buffer_bytes),
+            mib(max)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +168,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("largest buffer"), "{msg}");
+    }
+
+    #[test]
+    fn an_evaluation_batch_too_big_is_refused_on_its_own() {
+        let config = bert_base().with_labels(&["0", "1"]);
+        let limits = MemoryLimits { max_buffer_bytes: Some(128 << 20), total_bytes: Some(1 << 30) };
+        // The total is training's concern: an evaluation keeps no gradients or moments.
+        assert!(check_eval_fits(&config, 8, 128, &limits).is_ok());
+        // 64 × 12 heads × 256² scores × 4 bytes = 192 MiB.
+        let msg = check_eval_fits(&config, 64, 256, &limits).unwrap_err().to_string();
+        assert!(msg.contains("evaluation: one tensor of a batch of 64 needs 192 MiB") && msg.contains("smaller evaluation batch"), "{msg}");
     }
 }

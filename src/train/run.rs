@@ -17,10 +17,11 @@ use super::eval::evaluate;
 use super::event::{Event, Report};
 use super::metrics::Metrics;
 use super::optim::{clip_grad_norm, linear_schedule};
+use super::memory::{self, MemoryEstimate, MemoryLimits};
 use super::precision::unscaled;
 use crate::data::{Encoded, Example, Task, TextTokenizer, collate, epoch_order, group_by_length};
 use crate::error::{Error, Result};
-use crate::model::{BertForSequenceClassification, dropout};
+use crate::model::{BertConfig, BertForSequenceClassification, dropout};
 
 /// A tokenized task: what the loop consumes.
 pub struct TaskData {
@@ -51,6 +52,27 @@ impl TaskData {
             pad_id: tokenizer.pad_id(),
         })
     }
+
+    /// What one training step of `args` on this data needs (a batch is at most its split).
+    pub fn memory_estimate(&self, config: &BertConfig, args: &TrainingArgs) -> MemoryEstimate {
+        let batch = args.per_device_train_batch_size.min(self.train.len()).max(1);
+        memory::estimate(config, batch, longest(&self.train))
+    }
+
+    /// Refuses a run of `args` that cannot fit in `limits`, with what to change: its training
+    /// step, and its evaluation's own batch. Checked before the first step: past the limits, a
+    /// step fails only once it is queued whole (a minute on a software GPU), and an evaluation
+    /// only after the last step.
+    pub fn check_memory(&self, config: &BertConfig, args: &TrainingArgs, limits: &MemoryLimits) -> Result<()> {
+        let batch = args.per_device_train_batch_size.min(self.train.len()).max(1);
+        memory::check_fits(&self.memory_estimate(config, args), limits, batch)?;
+        let eval_batch = args.per_device_eval_batch_size.min(self.validation.len()).max(1);
+        memory::check_eval_fits(config, eval_batch, longest(&self.validation), limits)
+    }
+}
+
+fn longest(split: &[Encoded]) -> usize {
+    split.iter().map(|e| e.input_ids.len()).max().unwrap_or(1)
 }
 
 pub fn tokenize(tokenizer: &TextTokenizer, examples: &[Example]) -> Result<Vec<Encoded>> {

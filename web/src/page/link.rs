@@ -26,6 +26,8 @@ pub struct WorkerLink {
     handlers: RefCell<Vec<Closure<dyn FnMut(web_sys::Event)>>>,
     // Which worker is current: messages still queued from a replaced one are ignored.
     generation: Cell<u32>,
+    // A training run (new or resumed) is under way: only then does a death concern a checkpoint.
+    training: Cell<bool>,
 }
 
 impl WorkerLink {
@@ -37,6 +39,7 @@ impl WorkerLink {
             queue: RefCell::new(Vec::new()),
             handlers: RefCell::new(Vec::new()),
             generation: Cell::new(0),
+            training: Cell::new(false),
         });
         link.spawn();
         link
@@ -99,9 +102,10 @@ impl WorkerLink {
         }
         // The run's last checkpoint outlives the worker (it is in the browser's storage): say so,
         // and the fresh worker offers it (`report_saved`).
-        let kept = match self.state.checkpoint.get_untracked() {
-            Some(step) => format!("; the run's checkpoint at step {step} is kept, and the page offers to resume from it"),
-            None => "; no checkpoint of this run was saved before it".to_string(),
+        let kept = match (self.training.replace(false), self.state.checkpoint.get_untracked()) {
+            (false, _) => String::new(),
+            (true, Some(step)) => format!("\nThe run's checkpoint at step {step} is kept, and the page offers to resume from it."),
+            (true, None) => "\nNo checkpoint of this run was saved before this.".to_string(),
         };
         self.state.fail(format!("{message}{kept}"));
         self.state.trained.set(false);
@@ -110,6 +114,11 @@ impl WorkerLink {
     }
 
     pub fn send(self: &Rc<Self>, message: ToWorker, files: Files) {
+        match message {
+            ToWorker::Start(_) | ToWorker::ResumeSaved => self.training.set(true),
+            ToWorker::Bench(..) | ToWorker::Check(..) | ToWorker::Prepare(_) => self.training.set(false),
+            _ => {}
+        }
         if !self.ready.get() {
             self.queue.borrow_mut().push((message, files));
             return;
@@ -156,10 +165,21 @@ impl WorkerLink {
             FromWorker::Train(event) => self.train_event(event),
             FromWorker::Paused => s.set_phase(Phase::Paused, "Paused"),
             FromWorker::Checkpointed { step } => s.checkpoint.set(Some(step)),
-            FromWorker::Saved(saved) => s.saved.set(saved),
+            FromWorker::Saved(saved) => {
+                // Nothing saved (discarded here or in another tab, or a finished run's removed).
+                if saved.is_none() {
+                    s.checkpoint.set(None);
+                }
+                s.saved.set(saved);
+            }
             FromWorker::Warning(text) => s.warning.set(Some(text)),
             FromWorker::Resumed => s.set_phase(Phase::Training, "Training"),
             FromWorker::Finished(report) => {
+                self.training.set(false);
+                // A finished run's checkpoint is removed; a stopped one's stays, to resume.
+                if !report.stopped {
+                    s.checkpoint.set(None);
+                }
                 let text = if report.stopped { "Stopped; the model so far is ready" } else { "Finished" };
                 s.report.set(Some(report));
                 s.trained.set(true);
@@ -184,6 +204,8 @@ impl WorkerLink {
                 if fatal {
                     self.died(message);
                 } else {
+                    // A run that failed can still be followed by its worker's death (a lost GPU
+                    // fails the step first): that still concerns the run's checkpoint.
                     s.fail(message);
                 }
             }
@@ -201,10 +223,6 @@ impl WorkerLink {
                 });
                 s.losses.set(Vec::new());
                 s.evals.set(Vec::new());
-                // A resumed run's checkpoint is in the browser's storage until a newer one replaces it.
-                if resumed_from_step.is_some() {
-                    s.checkpoint.set(resumed_from_step);
-                }
                 s.initialized.set(initialized);
                 s.set_phase(Phase::Training, "Training (the first steps also compile the GPU kernels)");
             }

@@ -553,6 +553,8 @@ pub fn App() -> impl IntoView {
                     <button data-testid="resume-run" prop:disabled=move || phase() == Phase::Starting
                         on:click=move |_| {
                             state.reset_for_run();
+                            // Its checkpoint is in the browser's storage until a newer one replaces it.
+                            state.checkpoint.set(Some(s.step));
                             state.saved.set(None);
                             send(ToWorker::ResumeSaved);
                         }>"Resume it"</button>

@@ -152,7 +152,7 @@ impl RunState {
     pub fn fail(&self, message: String) {
         self.error.set(Some(message.clone()));
         // The message itself is the alert below the status: once is enough.
-        self.set_phase(Phase::Failed, "Stopped by the error below");
+        self.set_phase(Phase::Failed, "Failed: see the error below");
     }
 
     /// A new run starts from a clean slate (but the adapter and the cache stay).

@@ -193,16 +193,12 @@ impl log::Log for ConsoleLog {
 /// buffer the driver refused, reported by wgpu) in plain words with what to change, anything
 /// else as an internal error with its place in the code, for a bug report.
 fn panic_message(info: &std::panic::PanicHookInfo) -> String {
-    let payload = info
-        .payload()
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| info.payload().downcast_ref::<&str>().copied())
-        .unwrap_or("");
+    let payload = info.payload_as_str().unwrap_or("");
     let lower = payload.to_lowercase();
     if lower.contains("out of memory") || lower.contains("outofmemory") {
         return format!(
-            "the GPU ran out of memory ({}): try a smaller batch size or a smaller model",
+            "the GPU ran out of memory ({}): start a new run with a smaller batch size or a smaller model \
+             (resuming keeps the run's batch size)",
             payload.trim()
         );
     }

@@ -17,7 +17,6 @@ use webtune::model::weights::WeightFile;
 use webtune::parity::{Golden, ParityReport};
 use webtune::predict::{Prediction, predict};
 use webtune::pretrained::{ModelFiles, NamedBytes, save_pretrained, task_config};
-use webtune::train::memory;
 use webtune::train::{Checkpoint, Control, Event, Flow, Resume, TaskData, train_with_control};
 
 use super::fetch::{FetchError, Keep, fetch};
@@ -329,11 +328,8 @@ async fn train_inputs(
 
     stage("Checking the GPU");
     let info = gpu::adapter_info().await?;
-    let longest = data.train.iter().map(|e| e.input_ids.len()).max().unwrap_or(1);
-    let estimate = memory::estimate(&config, args.per_device_train_batch_size, longest);
-    post(&FromWorker::Memory(estimate), &Vec::new());
-    memory::check_fits(&estimate, &gpu::memory_limits(&info), args.per_device_train_batch_size)
-        .map_err(|e| e.to_string())?;
+    post(&FromWorker::Memory(data.memory_estimate(&config, &args)), &Vec::new());
+    data.check_memory(&config, &args, &gpu::memory_limits(&info)).map_err(|e| e.to_string())?;
     let device = gpu_device(device).await?;
 
     stage("Loading the weights");
