@@ -53,10 +53,9 @@ impl TaskData {
         })
     }
 
-    /// What one training step of `args` on this data needs (a batch is at most its split).
+    /// What one training step of `args` on this data needs.
     pub fn memory_estimate(&self, config: &BertConfig, args: &TrainingArgs) -> MemoryEstimate {
-        let batch = args.per_device_train_batch_size.min(self.train.len()).max(1);
-        memory::estimate(config, batch, longest(&self.train))
+        memory::estimate(config, batch_of(args.per_device_train_batch_size, &self.train), longest(&self.train))
     }
 
     /// Refuses a run of `args` that cannot fit in `limits`, with what to change: its training
@@ -64,11 +63,16 @@ impl TaskData {
     /// step fails only once it is queued whole (a minute on a software GPU), and an evaluation
     /// only after the last step.
     pub fn check_memory(&self, config: &BertConfig, args: &TrainingArgs, limits: &MemoryLimits) -> Result<()> {
-        let batch = args.per_device_train_batch_size.min(self.train.len()).max(1);
+        let batch = batch_of(args.per_device_train_batch_size, &self.train);
         memory::check_fits(&self.memory_estimate(config, args), limits, batch)?;
-        let eval_batch = args.per_device_eval_batch_size.min(self.validation.len()).max(1);
+        let eval_batch = batch_of(args.per_device_eval_batch_size, &self.validation);
         memory::check_eval_fits(config, eval_batch, longest(&self.validation), limits)
     }
+}
+
+/// The largest batch a split gives: a batch is at most the split.
+fn batch_of(asked: usize, split: &[Encoded]) -> usize {
+    asked.min(split.len()).max(1)
 }
 
 fn longest(split: &[Encoded]) -> usize {
