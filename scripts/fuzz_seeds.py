@@ -78,11 +78,18 @@ def main():
 
     put("glue_tsv", "mrpc.tsv", head(os.path.join(GLUE, "MRPC/train.tsv"), 6))
     put("glue_tsv", "sst2.tsv", head(os.path.join(GLUE, "SST-2/train.tsv"), 6))
+    # The other layouts (scripts/glue_fixtures.py): CoLA without a header, STS-B's scores, MNLI's names.
+    fixtures = os.path.join(ROOT, "tests/fixtures/glue")
+    for name in ("CoLA/train.tsv", "STS-B/dev.tsv", "MNLI/dev_mismatched.tsv"):
+        put("glue_tsv", name.split("/")[0].lower() + ".tsv", head(os.path.join(fixtures, name), 6))
 
     parquet = os.path.join(ROOT, "tests/fixtures/glue-parquet")
     put("glue_parquet", "mrpc-validation.parquet",
         open(os.path.join(parquet, "mrpc/validation-00000-of-00001.parquet"), "rb").read())
     put("glue_parquet", "sst2-test.parquet", open(os.path.join(parquet, "sst2/test-00000-of-00001.parquet"), "rb").read())
+    for task, split in (("stsb", "train"), ("mnli", "validation_mismatched")):
+        put("glue_parquet", f"{task}-{split}.parquet",
+            open(os.path.join(parquet, f"{task}/{split}-00000-of-00001.parquet"), "rb").read())
     print(f"seeds written to {OUT}", file=sys.stderr)
 
 

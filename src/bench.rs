@@ -8,13 +8,13 @@ use crate::model::BertConfig;
 // The report is plain data (the page shows it); measuring is the trainer's.
 #[cfg(feature = "trainer")]
 use {
-    crate::data::{Encoded, Example, TextTokenizer, collate},
+    crate::data::{Encoded, Example, Labels, Task, TextTokenizer, collate},
     crate::device::idle,
     crate::error::Result,
     crate::model::BertForSequenceClassification,
     crate::model::weights::Vars,
     crate::train::precision::{LossScale, unscaled},
-    crate::train::{AdamWSettings, Precision, cross_entropy, labels_of, tokenize},
+    crate::train::{AdamWSettings, Precision, labels_of, loss, tokenize},
     burn::optim::GradientsParams,
     burn::tensor::Device,
 };
@@ -66,12 +66,18 @@ pub struct BenchReport {
 }
 
 #[cfg(feature = "trainer")]
-/// The benchmark's examples: the first `count` of `rows` (a training split in file order, read from
-/// `file`), tokenized, and their labels. The CLI and the page both take them from here, so their
-/// figures are measured on the same batches.
-pub fn examples(mut rows: Vec<Example>, file: &str, tokenizer: &TextTokenizer, count: usize) -> Result<(Vec<Encoded>, Vec<usize>)> {
+/// The benchmark's examples: the first `count` of `rows` (`task`'s training split in file order,
+/// read from `file`), tokenized, and their labels. The CLI and the page both take them from here,
+/// so their figures are measured on the same batches.
+pub fn examples(
+    task: Task,
+    mut rows: Vec<Example>,
+    file: &str,
+    tokenizer: &TextTokenizer,
+    count: usize,
+) -> Result<(Vec<Encoded>, Labels)> {
     rows.truncate(count);
-    Ok((tokenize(tokenizer, &rows)?, labels_of(&rows, file)?))
+    Ok((tokenize(tokenizer, &rows)?, labels_of(task, &rows, file)?))
 }
 
 #[cfg(feature = "trainer")]
@@ -80,7 +86,7 @@ pub fn examples(mut rows: Vec<Example>, file: &str, tokenizer: &TextTokenizer, c
 pub async fn bench(
     mut model: BertForSequenceClassification,
     examples: &[Encoded],
-    labels: &[usize],
+    labels: &Labels,
     batch_size: usize,
     warmup: usize,
     steps: usize,
@@ -95,13 +101,14 @@ pub async fn bench(
     let (mut samples, mut tokens, mut measured_steps) = (0, 0, 0);
     let mut peak_gpu: Option<u64> = None;
     let now = web_time::Instant::now;
-    for (i, (chunk, chunk_labels)) in examples.chunks(batch_size).zip(labels.chunks(batch_size)).take(warmup + steps).enumerate() {
+    for (i, chunk) in examples.chunks(batch_size).take(warmup + steps).enumerate() {
         let measured = i >= warmup;
         let refs: Vec<&Encoded> = chunk.iter().collect();
-        let batch = collate(&refs, Some(chunk_labels), pad_id, device);
+        let idx: Vec<usize> = (i * batch_size..i * batch_size + chunk.len()).collect();
+        let batch = collate(&refs, Some(&labels.select(&idx)), pad_id, device);
         idle(device).await?;
         let t0 = now();
-        let mut loss = cross_entropy(precision.logits(&model, batch.input), batch.labels.expect("labelled"));
+        let mut loss = loss(precision.logits(&model, batch.input), batch.labels.expect("labelled"));
         if let Some(scale) = &loss_scale {
             loss = loss.mul_scalar(scale.scale);
         }

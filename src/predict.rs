@@ -1,4 +1,5 @@
-//! Classifying one input with a (fine-tuned) model: the label and its probabilities.
+//! Classifying one input with a (fine-tuned) model: the label and its probabilities, or the score
+//! of a regression model (STS-B).
 
 use serde::{Deserialize, Serialize};
 
@@ -14,11 +15,15 @@ use {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Prediction {
+    /// The most likely label (a regression model's one output is named `LABEL_0`).
     pub label: String,
     pub label_id: usize,
-    /// In label-id order.
+    /// In label-id order; empty for a regression model.
     pub probabilities: Vec<f32>,
     pub logits: Vec<f32>,
+    /// A regression model's output (STS-B: similarity from 0 to 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
 }
 
 #[cfg(feature = "trainer")]
@@ -48,5 +53,9 @@ pub async fn predict(
         .enumerate()
         .fold((0, f32::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best });
     let label = config.labels().get(label_id).cloned().unwrap_or_else(|| format!("LABEL_{label_id}"));
-    Ok(Prediction { label, label_id, probabilities, logits })
+    // transformers' rule: one output is a regression, whose softmax (always 1) means nothing.
+    if let [score] = logits[..] {
+        return Ok(Prediction { label, label_id, probabilities: Vec::new(), logits, score: Some(score) });
+    }
+    Ok(Prediction { label, label_id, probabilities, logits, score: None })
 }

@@ -196,3 +196,102 @@ fn trains_on_the_hubs_parquet_files_with_a_vocab_txt_model() {
     assert_eq!(summary["eval"]["examples"], 32, "the fixture's 32 validation rows");
     assert!(out_dir.path().join("vocab.txt").exists());
 }
+
+/// Every GLUE task trains from GLUE's TSV layout and from the Hub's parquet files (the tiny model,
+/// a few steps), reports the task's own metrics by run_glue's names, and its output folder
+/// evaluates and predicts: a score for STS-B, MNLI's mismatched set beside the matched one.
+#[test]
+fn every_glue_task_trains_from_both_layouts() {
+    let tiny = root().join("tests/fixtures/tiny-bert");
+    for task in ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"] {
+        let tsv = match task {
+            "mrpc" => glue("MRPC"),
+            "sst2" => glue("SST-2"),
+            _ => root().join("tests/fixtures/glue").join(match task {
+                "cola" => "CoLA",
+                "stsb" => "STS-B",
+                other => Box::leak(other.to_uppercase().into_boxed_str()),
+            }),
+        };
+        let parquet = root().join("tests/fixtures/glue-parquet").join(task);
+        let mut finals = Vec::new();
+        for data in [&tsv, &parquet] {
+            let out_dir = tempfile::tempdir().unwrap();
+            let out = out_dir.path().to_str().unwrap();
+            let summary = ok_json(webtune(&[
+                "train", "--model", tiny.to_str().unwrap(), "--task", task, "--data", data.to_str().unwrap(),
+                "--output-dir", out, "--backend", "cpu", "--max-steps", "3", "--logging-steps", "3",
+                "--max-train-samples", "24", "--max-eval-samples", "12", "--learning-rate", "1e-3", "--quiet",
+            ]));
+            let eval = &summary["eval"];
+            let names: Vec<&str> = eval.as_object().unwrap().keys().map(String::as_str).filter(|k| *k != "examples").collect();
+            let expected: &[&str] = match task {
+                "cola" => &["matthews_correlation"],
+                "stsb" => &["pearson", "spearmanr"],
+                "mrpc" | "qqp" => &["accuracy", "f1"],
+                _ => &["accuracy"],
+            };
+            assert_eq!(names, expected, "{task} from {}", data.display());
+            assert_eq!(eval["examples"], validation_rows(task, data).min(12), "{task}");
+            let lines = std::fs::read_to_string(out_dir.path().join("metrics.jsonl")).unwrap();
+            let last: Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+            assert_eq!(last[format!("eval_{}", expected[0])], eval[expected[0]], "{task}: metrics.jsonl");
+            let config: Value = serde_json::from_slice(&std::fs::read(out_dir.path().join("config.json")).unwrap()).unwrap();
+            if task == "mnli" {
+                assert_eq!(summary["eval_mm"]["examples"], 12);
+                assert!(last.get("eval_accuracy_mm").is_some(), "{last}");
+                let mm = ok_json(webtune(&[
+                    "evaluate", "--model", out, "--task", task, "--data", data.to_str().unwrap(), "--backend", "cpu",
+                    "--split", "validation_mismatched",
+                ]));
+                assert_eq!(mm["examples"], 12);
+                assert_eq!(config["id2label"]["2"], "contradiction");
+            } else {
+                assert!(summary.get("eval_mm").is_none());
+            }
+            // The saved folder scores what the run reported (on the first 12 rows there; here all).
+            let scored = ok_json(webtune(&[
+                "evaluate", "--model", out, "--task", task, "--data", data.to_str().unwrap(), "--backend", "cpu",
+            ]));
+            assert_eq!(scored["examples"], validation_rows(task, data), "{task}");
+            let p = ok_json(webtune(&["predict", "--model", out, "--backend", "cpu", "The cat sat.", "A cat sat."]));
+            if task == "stsb" {
+                assert_eq!((config["num_labels"].as_u64(), config["problem_type"].as_str()), (Some(1), Some("regression")));
+                assert!(p["score"].as_f64().unwrap().is_finite() && p["probabilities"].as_array().unwrap().is_empty(), "{p}");
+            } else {
+                assert!(p.get("score").is_none(), "{p}");
+            }
+            finals.push(eval.clone());
+        }
+        // Both layouts hold the same rows: the same run gives the same scores.
+        if !matches!(task, "mrpc" | "sst2") {
+            assert_eq!(finals[0], finals[1], "{task}: TSV and parquet runs differ");
+        }
+    }
+}
+
+/// Validation rows: in the real MRPC and SST-2 files, their parquet fixtures (the files' first 32
+/// and 8), and the other tasks' fixtures (12).
+fn validation_rows(task: &str, data: &Path) -> u64 {
+    match (task, data.to_str().unwrap().contains("glue-parquet")) {
+        ("mrpc", false) => 408,
+        ("sst2", false) => 872,
+        ("mrpc", true) => 32,
+        ("sst2", true) => 8,
+        _ => 12,
+    }
+}
+
+/// A model fine-tuned for one task starts another with a new head, and says so.
+#[test]
+fn a_head_for_other_labels_is_replaced_and_named() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = webtune(&[
+        "train", "--model", root().join("tests/fixtures/tiny-bert").to_str().unwrap(), "--task", "mnli",
+        "--data", root().join("tests/fixtures/glue/MNLI").to_str().unwrap(), "--output-dir",
+        out_dir.path().to_str().unwrap(), "--backend", "cpu", "--max-steps", "1", "--quiet",
+    ]);
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("newly initialised: classifier.weight (shape [2, 32] in the checkpoint, [3, 32] for these labels)"), "{log}");
+}

@@ -3,15 +3,15 @@
 mod common;
 
 use common::glue;
-use webtune::data::{Split, Task};
+use webtune::data::{Label, Split, Task};
 
 #[test]
 fn mrpc_splits_have_the_published_sizes() {
     let train = Task::Mrpc.read_split(&glue("MRPC"), Split::Train).unwrap();
     assert_eq!(train.len(), 3668);
     assert!(train[0].text_a.starts_with("Amrozi accused his brother , whom he called \" the witness \""));
-    assert_eq!(train[0].label, Some(1));
-    let positive = train.iter().filter(|e| e.label == Some(1)).count() as f64 / train.len() as f64;
+    assert_eq!(train[0].label, Some(Label::Class(1)));
+    let positive = train.iter().filter(|e| e.label == Some(Label::Class(1))).count() as f64 / train.len() as f64;
     assert!((positive - 0.674).abs() < 0.001, "{positive}");
     assert_eq!(Task::Mrpc.read_split(&glue("MRPC"), Split::Validation).unwrap().len(), 408);
     let test = Task::Mrpc.read_split(&glue("MRPC"), Split::Test).unwrap();

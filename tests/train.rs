@@ -7,7 +7,7 @@ use burn::tensor::Device;
 use common::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use webtune::data::{Encoded, Task};
+use webtune::data::{Encoded, Labels, Task};
 use webtune::model::BertConfig;
 use webtune::model::weights::{Vars, WeightFile};
 use webtune::pretrained::NamedBytes;
@@ -56,8 +56,12 @@ fn tiny_config() -> BertConfig {
 }
 
 fn tiny_model(device: &Device) -> BertForSequenceClassification {
+    tiny_model_for(Task::Mrpc, device)
+}
+
+fn tiny_model_for(task: Task, device: &Device) -> BertForSequenceClassification {
     let dir = root().join("tests/fixtures/tiny-bert");
-    let config = tiny_config();
+    let config = tiny_config().with_labels(task.labels());
     let ckpt = WeightFile::from_bytes(&std::fs::read(dir.join("model.safetensors")).unwrap(), "tiny").unwrap();
     let mut vars = Vars::from_file(ckpt, 0, 0.02, device);
     BertForSequenceClassification::load(&mut vars, &config, "config.json").unwrap()
@@ -66,7 +70,15 @@ fn tiny_model(device: &Device) -> BertForSequenceClassification {
 fn data() -> TaskData {
     let (train, train_labels) = synthetic(240, 1);
     let (validation, validation_labels) = synthetic(64, 2);
-    TaskData { task: Task::Mrpc, train, train_labels, validation, validation_labels, pad_id: 0 }
+    TaskData {
+        task: Task::Mrpc,
+        train,
+        train_labels: Labels::Classes(train_labels),
+        validation,
+        validation_labels: Labels::Classes(validation_labels),
+        mismatched: None,
+        pad_id: 0,
+    }
 }
 
 /// The backends' random generators (dropout) are process-wide: runs in parallel test threads
@@ -105,8 +117,40 @@ fn learns_and_reports_every_step_and_epoch() {
     assert!(l.iter().all(|x| x.is_finite()));
     assert!(l[14] < l[0] * 0.5, "the loss should fall: {l:?}");
     let last = &evals[4].1;
-    assert!(last.accuracy >= 0.9, "accuracy {}", last.accuracy);
+    assert!(last.accuracy >= Some(0.9), "accuracy {:?}", last.accuracy);
     assert_eq!(last.examples, 64);
+}
+
+/// STS-B's head: one output trained on a score with the mean squared error (the score here: how
+/// many times token 7 occurs in the first segment, 0 to 2).
+#[test]
+fn a_regression_head_learns_a_score() {
+    let scored = |n, seed| {
+        let (examples, _) = synthetic(n, seed);
+        let scores = examples.iter().map(|e| e.input_ids.iter().filter(|&&t| t == 7).count().min(2) as f32).collect();
+        (examples, Labels::Scores(scores))
+    };
+    let ((train_x, train_y), (valid_x, valid_y)) = (scored(240, 1), scored(64, 2));
+    let data = TaskData {
+        task: Task::Stsb,
+        train: train_x,
+        train_labels: train_y,
+        validation: valid_x,
+        validation_labels: valid_y,
+        mismatched: None,
+        pad_id: 0,
+    };
+    let _guard = one_run();
+    let device = cpu().autodiff();
+    let mut events = Vec::new();
+    let mut sink = |e: &Event| events.push(e.clone());
+    let args = TrainingArgs { num_train_epochs: 4, ..args() };
+    pollster::block_on(train(tiny_model_for(Task::Stsb, &device), &data, &args, &device, vec![], &mut sink)).unwrap();
+    let l = losses(&events);
+    assert!(l.last().unwrap() < &(l[0] * 0.3), "the squared error should fall: {l:?}");
+    let last = events.iter().rev().find_map(|e| if let Event::Evaluated { metrics, .. } = e { Some(metrics.clone()) } else { None }).unwrap();
+    assert_eq!((last.accuracy, last.examples), (None, 64));
+    assert!(last.pearson.unwrap() > 0.8 && last.spearmanr.unwrap() > 0.7, "{last:?}");
 }
 
 #[test]
@@ -131,7 +175,7 @@ fn length_grouped_batches_learn_too() {
     let events = run(&cpu(), &TrainingArgs { num_train_epochs: 5, group_by_length: true, ..args() });
     let l = losses(&events);
     assert!(l[14] < l[0] * 0.5, "the loss should fall: {l:?}");
-    let accuracy = events.iter().rev().find_map(|e| if let Event::Evaluated { metrics, .. } = e { Some(metrics.accuracy) } else { None });
+    let accuracy = events.iter().rev().find_map(|e| if let Event::Evaluated { metrics, .. } = e { metrics.accuracy } else { None });
     assert!(accuracy >= Some(0.9), "accuracy {accuracy:?}");
 }
 
@@ -147,7 +191,7 @@ fn mixed_precision_learns_as_well_as_f32() {
         assert_ne!(l, reference, "{precision:?}");
         assert!((l[0] - reference[0]).abs() < 0.05, "{precision:?}: first logged loss {} vs f32's {}", l[0], reference[0]);
         assert!(l[14] < l[0] * 0.5, "{precision:?}: the loss should fall: {l:?}");
-        let accuracy = events.iter().rev().find_map(|e| if let Event::Evaluated { metrics, .. } = e { Some(metrics.accuracy) } else { None });
+        let accuracy = events.iter().rev().find_map(|e| if let Event::Evaluated { metrics, .. } = e { metrics.accuracy } else { None });
         assert!(accuracy >= Some(0.9), "{precision:?}: accuracy {accuracy:?}");
     }
 }

@@ -34,7 +34,7 @@ struct Cli {
 enum Command {
     /// Fine-tune a model on a GLUE task and save it in Hugging Face's layout.
     Train(TrainCmd),
-    /// Score a model on a split; prints {"accuracy", "f1", "examples"}.
+    /// Score a model on a split; prints the task's metrics ({"accuracy", "f1", "examples"} for MRPC).
     Evaluate(EvaluateCmd),
     /// Classify one sentence or sentence pair; prints {"label", "label_id", "probabilities"}.
     Predict(PredictCmd),
@@ -67,10 +67,12 @@ struct Common {
 
 #[derive(Args)]
 struct TaskArgs {
-    /// mrpc or sst2
+    /// A GLUE task: cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte or wnli.
     #[arg(long, default_value = "mrpc")]
     task: String,
-    /// The task's GLUE folder (train.tsv, dev.tsv, test.tsv). Default: ../shared/data/glue/<TASK>.
+    /// The task's folder: GLUE's TSV files (train.tsv, dev.tsv; MNLI's dev_matched.tsv and
+    /// dev_mismatched.tsv) or the Hub's parquet files (train-00000-of-00001.parquet, …).
+    /// Default: ../shared/data/glue/<TASK> (GLUE's folder name: CoLA, SST-2, STS-B, …).
     #[arg(long)]
     data: Option<PathBuf>,
 }
@@ -200,7 +202,7 @@ struct EvaluateCmd {
     common: Common,
     #[command(flatten)]
     task: TaskArgs,
-    /// validation or test
+    /// validation, test, or MNLI's validation_mismatched
     #[arg(long, default_value = "validation")]
     split: String,
     #[arg(long, default_value_t = 32)]
@@ -378,14 +380,20 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     if let Some(n) = cmd.max_eval_samples {
         eval_rows.truncate(n);
     }
-    let data = TaskData::from_examples(
+    let file = |split| data_dir.join(task.file_name(split)).display().to_string();
+    let mut data = TaskData::from_examples(
         task,
         &loaded.tokenizer,
         &train_rows,
-        &data_dir.join(task.file_name(Split::Train)).display().to_string(),
+        &file(Split::Train),
         &eval_rows,
-        &data_dir.join(task.file_name(Split::Validation)).display().to_string(),
+        &file(Split::Validation),
     )?;
+    if task.validation_splits().contains(&Split::ValidationMismatched) {
+        let mut rows = task.read_split(&data_dir, Split::ValidationMismatched)?;
+        rows.truncate(cmd.max_eval_samples.unwrap_or(usize::MAX));
+        data = data.with_mismatched(&loaded.tokenizer, &rows, &file(Split::ValidationMismatched))?;
+    }
 
     data.check_memory(&config, &args, &webtune::device::memory_limits(&loaded.device))?;
     let device = loaded.device.clone().autodiff();
@@ -452,13 +460,18 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
                 }
                 Some(json!({"epoch": epoch, "step": step, "loss": loss, "learning_rate": learning_rate}))
             }
-            Event::Evaluated { step, epoch, metrics } => {
-                say(format!(
-                    "epoch {epoch:.2} (step {step}): accuracy {:.4}{}",
-                    metrics.accuracy,
-                    metrics.f1.map(|f| format!(", f1 {f:.4}")).unwrap_or_default()
-                ));
-                Some(json!({"epoch": epoch, "step": step, "eval_accuracy": metrics.accuracy, "eval_f1": metrics.f1}))
+            Event::Evaluated { step, epoch, metrics, mismatched } => {
+                // run_glue's names: eval_accuracy, and MNLI's mismatched set as eval_accuracy_mm.
+                let mut line = json!({"epoch": epoch, "step": step});
+                let mut said = Vec::new();
+                for (suffix, m) in std::iter::once(("", metrics)).chain(mismatched.iter().map(|m| ("_mm", m))) {
+                    for (name, value) in m.scores() {
+                        line[format!("eval_{name}{suffix}")] = json!(value);
+                        said.push(format!("{name}{suffix} {value:.4}"));
+                    }
+                }
+                say(format!("epoch {epoch:.2} (step {step}): {}", said.join(", ")));
+                Some(line)
             }
         };
         if let Some(line) = line {
@@ -496,16 +509,17 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     for (name, bytes) in files {
         write_atomically(&output_dir.join(name), &bytes)?;
     }
-    println!(
-        "{}",
-        json!({
-            "output_dir": output_dir.display().to_string(),
-            "steps": report.steps,
-            "train_runtime_s": report.train_runtime_s,
-            "train_samples_per_second": report.train_samples_per_second,
-            "eval": report.evaluations.last().map(|(_, m)| m),
-        })
-    );
+    let mut summary = json!({
+        "output_dir": output_dir.display().to_string(),
+        "steps": report.steps,
+        "train_runtime_s": report.train_runtime_s,
+        "train_samples_per_second": report.train_samples_per_second,
+        "eval": report.evaluations.last().map(|(_, m)| m),
+    });
+    if let Some(mm) = &report.mismatched {
+        summary["eval_mm"] = json!(mm);
+    }
+    println!("{summary}");
     Ok(())
 }
 
@@ -550,19 +564,23 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 async fn run_evaluate(cmd: EvaluateCmd) -> Result<()> {
     let (task, data_dir) = cmd.task.resolve()?;
     let split = match cmd.split.as_str() {
-        "validation" | "dev" => Split::Validation,
+        "validation" | "dev" | "validation_matched" => Split::Validation,
+        "validation_mismatched" if task == Task::Mnli => Split::ValidationMismatched,
         "test" => Split::Test,
-        other => return Err(Error::Invalid(format!("--split {other}: expected validation or test"))),
+        other => {
+            let mm = if task == Task::Mnli { ", validation_mismatched" } else { "" };
+            return Err(Error::Invalid(format!("--split {other}: expected validation{mm} or test")));
+        }
     };
     let loaded = load(&cmd.common).await?;
     let rows = task.read_split(&data_dir, split)?;
-    let labels = labels_of(&rows, &data_dir.join(task.file_name(split)).display().to_string())?;
+    let labels = labels_of(task, &rows, &data_dir.join(task.file_name(split)).display().to_string())?;
     let encoded = tokenize(&loaded.tokenizer, &rows)?;
     check_labels(&loaded.config, task)?;
     let (model, initialized) = loaded.files.load_model(&loaded.config, &loaded.device, 0)?;
     refuse_untrained(&initialized, &loaded.files)?;
     let metrics = evaluate(&model, task, &encoded, &labels, cmd.batch_size, loaded.tokenizer.pad_id(), &loaded.device).await?;
-    println!("{}", json!({"accuracy": metrics.accuracy, "f1": metrics.f1, "examples": metrics.examples}));
+    println!("{}", serde_json::to_string(&metrics).expect("metrics serialize"));
     Ok(())
 }
 
@@ -627,7 +645,7 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
     let rows = Task::Mrpc.read_split(&data, Split::Train)?;
     let count = (cmd.warmup + cmd.steps) * cmd.per_device_train_batch_size;
     let (encoded, labels) =
-        webtune::bench::examples(rows, &data.join("train.tsv").display().to_string(), &tokenizer, count)?;
+        webtune::bench::examples(Task::Mrpc, rows, &data.join("train.tsv").display().to_string(), &tokenizer, count)?;
     webtune::model::dropout::seed(&ad, 42);
     let precision = cmd.mixed_precision.precision();
     let report = webtune::bench::bench(

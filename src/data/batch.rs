@@ -6,16 +6,25 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use super::label::Labels;
 use super::tokenize::Encoded;
 use crate::model::BertInput;
 
 pub struct Batch {
     pub input: BertInput,
-    /// [batch]; absent for unlabelled splits.
-    pub labels: Option<Tensor<1, Int>>,
+    /// Absent for unlabelled splits.
+    pub labels: Option<Targets>,
     pub size: usize,
     /// Real (unpadded) tokens in the batch.
     pub tokens: usize,
+}
+
+/// A batch's labels as the loss takes them: class ids, or scores for a regression.
+pub enum Targets {
+    /// [batch]
+    Classes(Tensor<1, Int>),
+    /// [batch]
+    Scores(Tensor<1>),
 }
 
 /// The order in which an epoch visits the training set: the same seed and epoch give the same
@@ -42,7 +51,7 @@ pub fn group_by_length(order: Vec<usize>, lengths: &[usize], batch_size: usize) 
 }
 
 /// Pads `examples` to the longest among them and moves them to `device`.
-pub fn collate(examples: &[&Encoded], labels: Option<&[usize]>, pad_id: u32, device: &Device) -> Batch {
+pub fn collate(examples: &[&Encoded], labels: Option<&Labels>, pad_id: u32, device: &Device) -> Batch {
     let size = examples.len();
     let seq = examples.iter().map(|e| e.input_ids.len()).max().unwrap_or(1).max(1);
     let mut ids = Vec::with_capacity(size * seq);
@@ -64,9 +73,12 @@ pub fn collate(examples: &[&Encoded], labels: Option<&[usize]>, pad_id: u32, dev
         token_type_ids: Tensor::from_data(TensorData::new(types, [size, seq]), device),
         attention_mask: Tensor::from_data(TensorData::new(mask, [size, seq]), device),
     };
-    let labels = labels.map(|l| {
-        let l: Vec<i64> = l.iter().map(|&x| x as i64).collect();
-        Tensor::from_data(TensorData::new(l, [size]), device)
+    let labels = labels.map(|labels| match labels {
+        Labels::Classes(ids) => {
+            let ids: Vec<i64> = ids.iter().map(|&x| x as i64).collect();
+            Targets::Classes(Tensor::from_data(TensorData::new(ids, [size]), device))
+        }
+        Labels::Scores(scores) => Targets::Scores(Tensor::from_data(TensorData::new(scores.clone(), [size]), device)),
     });
     Batch {
         input,
@@ -118,7 +130,7 @@ mod tests {
         let a = Encoded { input_ids: vec![2, 5, 3], token_type_ids: vec![0, 0, 0] };
         let b = Encoded { input_ids: vec![2, 5, 6, 3, 7, 3], token_type_ids: vec![0, 0, 0, 0, 1, 1] };
         let device = Device::flex();
-        let batch = collate(&[&a, &b], Some(&[1, 0]), 0, &device);
+        let batch = collate(&[&a, &b], Some(&Labels::Classes(vec![1, 0])), 0, &device);
         assert_eq!(batch.input.input_ids.dims(), [2, 6]);
         assert_eq!(batch.tokens, 9);
         let ids = batch.input.input_ids.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();

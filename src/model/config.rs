@@ -225,7 +225,9 @@ impl BertConfig {
         obj.insert("model_type".into(), Value::from("bert"));
         obj.insert("label2id".into(), Value::Object(label2id));
         obj.insert("num_labels".into(), Value::from(labels.len()));
-        obj.insert("problem_type".into(), Value::from("single_label_classification"));
+        // transformers' own rule when it meets a config without one: one output is a regression.
+        let problem = if labels.len() == 1 { "regression" } else { "single_label_classification" };
+        obj.insert("problem_type".into(), Value::from(problem));
         obj.remove("_name_or_path");
         serde_json::to_string_pretty(&Value::Object(obj)).expect("json serializes")
     }

@@ -169,27 +169,33 @@ impl Vars {
 
     /// A tensor by its transformers name and shape, as laid out in the checkpoint.
     pub fn host(&mut self, name: &str, shape: &[usize], init: Init) -> Result<Vec<f32>> {
+        let optional = self.optional_prefixes.iter().any(|p| name.starts_with(p));
+        let mut reason = String::new();
         if let Some(ckpt) = &self.checkpoint {
             if let Some((key, (found, values))) = ckpt.find(name) {
-                if found.as_slice() != shape {
+                if found.as_slice() != shape && optional {
+                    // A task head for other labels (a model fine-tuned on MRPC, trained on MNLI):
+                    // a new head, said as transformers' `ignore_mismatched_sizes` says it.
+                    reason = format!(" (shape {found:?} in the checkpoint, {shape:?} for these labels)");
+                } else if found.as_slice() != shape {
                     return Err(Error::TensorShape {
                         path: ckpt.path.clone(),
                         tensor: key.into(),
                         expected: shape.to_vec(),
                         found: found.clone(),
                     });
+                } else {
+                    self.used.insert(key.to_string());
+                    return Ok(values.clone());
                 }
-                self.used.insert(key.to_string());
-                return Ok(values.clone());
-            }
-            if !self.optional_prefixes.iter().any(|p| name.starts_with(p)) {
+            } else if !optional {
                 return Err(Error::MissingTensor {
                     path: ckpt.path.clone(),
                     tensor: name.into(),
                 });
             }
         }
-        self.initialized.push(name.to_string());
+        self.initialized.push(format!("{name}{reason}"));
         let n: usize = shape.iter().product();
         Ok(match init {
             Init::Zeros => vec![0.0; n],

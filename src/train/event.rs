@@ -37,7 +37,11 @@ pub enum Event {
     Evaluated {
         step: usize,
         epoch: f64,
+        /// On the validation set (MNLI's matched one).
         metrics: Metrics,
+        /// On MNLI's mismatched validation set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mismatched: Option<Metrics>,
     },
 }
 
@@ -50,4 +54,7 @@ pub struct Report {
     pub train_runtime_s: f64,
     pub train_samples_per_second: f64,
     pub evaluations: Vec<(f64, Metrics)>,
+    /// MNLI's mismatched validation set at the last evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mismatched: Option<Metrics>,
 }

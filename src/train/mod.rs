@@ -30,4 +30,4 @@ pub use checkpoint::{Checkpoint, Resume, TrainerState};
 #[cfg(feature = "trainer")]
 pub use eval::{evaluate, predict_labels};
 #[cfg(feature = "trainer")]
-pub use run::{Control, Flow, RunToEnd, TaskData, cross_entropy, labels_of, tokenize, train, train_with_control};
+pub use run::{Control, Flow, RunToEnd, TaskData, cross_entropy, labels_of, loss, mse, tokenize, train, train_with_control};

@@ -19,7 +19,7 @@ use super::metrics::Metrics;
 use super::optim::{clip_grad_norm, linear_schedule};
 use super::memory::{self, MemoryEstimate, MemoryLimits};
 use super::precision::unscaled;
-use crate::data::{Encoded, Example, Task, TextTokenizer, collate, epoch_order, group_by_length};
+use crate::data::{Encoded, Example, Label, Labels, Targets, Task, TextTokenizer, collate, epoch_order, group_by_length};
 use crate::error::{Error, Result};
 use crate::model::{BertConfig, BertForSequenceClassification, dropout};
 
@@ -27,9 +27,12 @@ use crate::model::{BertConfig, BertForSequenceClassification, dropout};
 pub struct TaskData {
     pub task: Task,
     pub train: Vec<Encoded>,
-    pub train_labels: Vec<usize>,
+    pub train_labels: Labels,
     pub validation: Vec<Encoded>,
-    pub validation_labels: Vec<usize>,
+    pub validation_labels: Labels,
+    /// MNLI's second validation set (`validation_mismatched`), scored beside the first as
+    /// run_glue does (its metrics carry the suffix `_mm`).
+    pub mismatched: Option<(Vec<Encoded>, Labels)>,
     pub pad_id: u32,
 }
 
@@ -45,12 +48,19 @@ impl TaskData {
     ) -> Result<Self> {
         Ok(TaskData {
             task,
-            train_labels: labels_of(train, train_name)?,
-            validation_labels: labels_of(validation, validation_name)?,
+            train_labels: labels_of(task, train, train_name)?,
+            validation_labels: labels_of(task, validation, validation_name)?,
             train: tokenize(tokenizer, train)?,
             validation: tokenize(tokenizer, validation)?,
+            mismatched: None,
             pad_id: tokenizer.pad_id(),
         })
+    }
+
+    /// With MNLI's mismatched validation set (`name` names it in errors).
+    pub fn with_mismatched(mut self, tokenizer: &TextTokenizer, examples: &[Example], name: &str) -> Result<Self> {
+        self.mismatched = Some((tokenize(tokenizer, examples)?, labels_of(self.task, examples, name)?));
+        Ok(self)
     }
 
     /// What one training step of `args` on this data needs.
@@ -65,8 +75,11 @@ impl TaskData {
     pub fn check_memory(&self, config: &BertConfig, args: &TrainingArgs, limits: &MemoryLimits) -> Result<()> {
         let batch = batch_of(args.per_device_train_batch_size, &self.train);
         memory::check_fits(&self.memory_estimate(config, args), limits, batch)?;
-        let eval_batch = batch_of(args.per_device_eval_batch_size, &self.validation);
-        memory::check_eval_fits(config, eval_batch, longest(&self.validation), limits)
+        for split in std::iter::once(&self.validation).chain(self.mismatched.as_ref().map(|(e, _)| e)) {
+            let eval_batch = batch_of(args.per_device_eval_batch_size, split);
+            memory::check_eval_fits(config, eval_batch, longest(split), limits)?;
+        }
+        Ok(())
     }
 }
 
@@ -86,12 +99,24 @@ pub fn tokenize(tokenizer: &TextTokenizer, examples: &[Example]) -> Result<Vec<E
         .collect()
 }
 
-/// Label ids of a labelled split; `name` names the file in errors.
-pub fn labels_of(examples: &[Example], name: &str) -> Result<Vec<usize>> {
-    examples
-        .iter()
-        .map(|e| e.label.ok_or_else(|| Error::data(name, e.line, "this split has no labels")))
-        .collect()
+/// The labels of a labelled split of `task`: class ids, or STS-B's scores; `name` names the file
+/// in errors.
+pub fn labels_of(task: Task, examples: &[Example], name: &str) -> Result<Labels> {
+    let label = |e: &Example| e.label.ok_or_else(|| Error::data(name, e.line, "this split has no labels"));
+    let wrong = |e: &Example| Error::data(name, e.line, format!("{:?} is not a label of task {}", e.label, task.name()));
+    if task.is_regression() {
+        let scores = examples.iter().map(|e| match label(e)? {
+            Label::Score(s) => Ok(s),
+            Label::Class(_) => Err(wrong(e)),
+        });
+        Ok(Labels::Scores(scores.collect::<Result<_>>()?))
+    } else {
+        let classes = examples.iter().map(|e| match label(e)? {
+            Label::Class(c) if c < task.labels().len() => Ok(c),
+            _ => Err(wrong(e)),
+        });
+        Ok(Labels::Classes(classes.collect::<Result<_>>()?))
+    }
 }
 
 /// What the driver of a run wants once an optimizer step is done.
@@ -126,6 +151,23 @@ impl Control for RunToEnd {
             "a checkpoint is due at step {step} but this run has nowhere to save it"
         )))))
     }
+}
+
+/// The loss transformers' `…ForSequenceClassification` computes: cross-entropy over the classes,
+/// or, for a regression (one output), the mean squared error of that output.
+pub fn loss(logits: Tensor<2>, targets: Targets) -> Tensor<1> {
+    match targets {
+        Targets::Classes(labels) => cross_entropy(logits, labels),
+        Targets::Scores(scores) => mse(logits, scores),
+    }
+}
+
+/// Mean squared error of `logits` [batch, 1] against `scores` [batch] (torch's `MSELoss` of the
+/// squeezed logits).
+pub fn mse(logits: Tensor<2>, scores: Tensor<1>) -> Tensor<1> {
+    let [batch, _] = logits.dims();
+    let diff = logits.reshape([batch]) - scores;
+    (diff.clone() * diff).mean()
 }
 
 /// Mean cross-entropy of `logits` [batch, classes] against `labels` [batch].
@@ -380,9 +422,8 @@ pub async fn train_with_control(
             }
         }
         let evaluating = web_time::Instant::now();
-        let metrics = run_eval(&model, data, args, &plain).await?;
+        let evaluated = run_eval(&model, data, args, &plain, progress.step, epoch_of(progress.step)).await?;
         not_training_s += evaluating.elapsed().as_secs_f64();
-        let evaluated = Event::Evaluated { step: progress.step, epoch: epoch_of(progress.step), metrics };
         sink(&evaluated);
         progress.history.push(evaluated);
         if args.save_strategy.due(progress.step, true) {
@@ -393,8 +434,7 @@ pub async fn train_with_control(
     let runtime = training_s(not_training_s);
     // A run cut short by max_steps or a stop still ends with a score.
     if step > 0 && progress.evaluations().last().map(|(e, _)| *e) != Some(epoch_of(step)) {
-        let metrics = run_eval(&model, data, args, &plain).await?;
-        let evaluated = Event::Evaluated { step, epoch: epoch_of(step), metrics };
+        let evaluated = run_eval(&model, data, args, &plain, step, epoch_of(step)).await?;
         sink(&evaluated);
         progress.history.push(evaluated);
     }
@@ -404,6 +444,10 @@ pub async fn train_with_control(
         train_runtime_s: runtime,
         train_samples_per_second: progress.samples as f64 / runtime.max(1e-9),
         evaluations: progress.evaluations(),
+        mismatched: progress.history.iter().rev().find_map(|e| match e {
+            Event::Evaluated { mismatched, .. } => Some(mismatched.clone()),
+            _ => None,
+        }).flatten(),
     };
     Ok((model, report))
 }
@@ -432,10 +476,10 @@ fn forward_backward(
     let (replicas, accumulation) = (&args.replicas, args.gradient_accumulation_steps);
     let shard_loss = |model: &BertForSequenceClassification, shard: &[usize], device: &Device, weight: f64| {
         let encoded: Vec<&Encoded> = shard.iter().map(|&i| &data.train[i]).collect();
-        let labels: Vec<usize> = shard.iter().map(|&i| data.train_labels[i]).collect();
+        let labels = data.train_labels.select(shard);
         let batch = collate(&encoded, Some(&labels), data.pad_id, device);
         let logits = args.precision.logits(model, batch.input);
-        let loss = cross_entropy(logits, batch.labels.expect("training batches are labelled"));
+        let loss = loss(logits, batch.labels.expect("training batches are labelled"));
         if weight == 1.0 { loss } else { loss.mul_scalar(weight) }
     };
     let scaled = |loss: &Tensor<1>| match loss_scale {
@@ -479,23 +523,25 @@ fn forward_backward(
     (total.expect("a batch has at least one example"), sum.grads())
 }
 
+/// The model scored on the task's validation set(s), as an event.
 async fn run_eval(
     model: &BertForSequenceClassification,
     data: &TaskData,
     args: &TrainingArgs,
     plain: &Device,
-) -> Result<Metrics> {
+    step: usize,
+    epoch: f64,
+) -> Result<Event> {
     let valid = model.valid();
-    evaluate(
-        &valid,
-        data.task,
-        &data.validation,
-        &data.validation_labels,
-        args.per_device_eval_batch_size,
-        data.pad_id,
-        plain,
-    )
-    .await
+    let score = |examples, labels| {
+        evaluate(&valid, data.task, examples, labels, args.per_device_eval_batch_size, data.pad_id, plain)
+    };
+    let metrics = score(&data.validation, &data.validation_labels).await?;
+    let mismatched = match &data.mismatched {
+        Some((examples, labels)) => Some(score(examples, labels).await?),
+        None => None,
+    };
+    Ok(Event::Evaluated { step, epoch, metrics, mismatched })
 }
 
 #[cfg(test)]

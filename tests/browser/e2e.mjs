@@ -476,6 +476,43 @@ if (only.has(1)) {
     results.stopped_at_step = stoppedAt;
     console.log(`ok - a Hub id and the Hub\'s GLUE parquet files train; Stop keeps an evaluated, resumable model; a reload reads the cache (${lap()})`);
 
+    // ---- 2b. the other kinds of GLUE task: a regression (STS-B) and two validation sets (MNLI) ----
+    // From the Hub's parquet files (the fixtures of scripts/glue_fixtures.py), dropout off, so the
+    // CLI on the CPU computes the same run: the page's scores must be its scores.
+    for (const [task, cells] of [['stsb', ['pearson', 'spearmanr']], ['mnli', ['accuracy', 'accuracy_mm']]]) {
+      const params = { hub: '/hub', model: '/nodrop/model', data: 'nyu-mll/glue', task, max_steps: '4',
+        batch: '8', lr: '1e-3', logging_steps: '2', save_steps: '1000', autostart: '1' };
+      const run = await open(browser, new URLSearchParams(params), task);
+      await waitState(run, 'finished', timeout);
+      const page = {};
+      for (const cell of cells) page[cell] = Number(await attr(run, `[data-testid="eval-${cell}"]`, 'data-value'));
+      await run.fill('[data-testid=text-a]', 'A dog is running in the park.');
+      if (task === 'stsb') {
+        await run.fill('[data-testid=text-b]', 'A dog is jogging in the park.');
+        await run.click('[data-testid=classify]');
+        await run.waitForSelector('[data-testid=prediction]');
+        const score = Number(await attr(run, '[data-testid=prediction]', 'data-score'));
+        assert.ok(Number.isFinite(score) && /similarity/.test(await run.textContent('[data-testid=prediction]')),
+          `STS-B's Try it shows a score: ${await run.textContent('[data-testid=prediction]')}`);
+      }
+      await run.close();
+      const out = path.join(opt.out, `native-${task}`);
+      fs.rmSync(out, { recursive: true, force: true });
+      const summary = JSON.parse(execFileSync(opt.webtune, ['train', '--model',
+        nativeFiles('/nodrop/model', ['config.json', 'model.safetensors', 'vocab.txt'], opt.model), '--task', task,
+        '--data', path.join(parquet, task), '--backend', 'cpu', '--max-steps', '4', '--learning-rate', '1e-3',
+        '--logging-steps', '2', '--save-strategy', 'no', '--quiet', '--output-dir', out], { stdio: ['ignore', 'pipe', 'pipe'] }));
+      const native = {};
+      for (const cell of cells) {
+        native[cell] = cell.endsWith('_mm') ? summary.eval_mm[cell.slice(0, -3)] : summary.eval[cell];
+        assert.ok(Number.isFinite(page[cell]) && Math.abs(page[cell] - native[cell]) <= 1e-3,
+          `${task} ${cell}: the page ${JSON.stringify(page)}, the CLI ${JSON.stringify(native)}`);
+      }
+      results[`${task}_page`] = page;
+    }
+    console.log(`ok - STS-B (a regression: Pearson, Spearman, a score in Try it) and MNLI (matched and mismatched) `
+      + `in the page score as the CLI does (${lap()})`);
+
     // ---- 3. bad inputs get messages naming what is wrong ------------------------------------------
     const missing = await open(browser, 'model=/nowhere&data=/data/MRPC&max_steps=2&autostart=1', 'missing');
     await waitState(missing, 'failed', 120_000);

@@ -404,7 +404,7 @@ mod tests {
     fn a_broken_link_names_the_parameter() {
         let e = Query::parse([("batch", "eight")], PAGE).unwrap_err();
         assert!(e.contains("`batch`") && e.contains("eight"), "{e}");
-        let e = Query::parse([("task", "cola")], PAGE).unwrap_err();
+        let e = Query::parse([("task", "squad")], PAGE).unwrap_err();
         assert!(e.contains("`task`"), "{e}");
         let q = Query::parse([("hub", "/fake-hub/")], PAGE).unwrap();
         assert_eq!(q.request.hub, "http://127.0.0.1:8080/fake-hub");

@@ -15,6 +15,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 
+use webtune::data::Task;
 use crate::bridge::Files;
 use crate::plan::{Estimate, PRESETS, Preset, Speed, estimate, steps};
 use crate::protocol::{BenchRequest, Query, RunRequest, Source, ToWorker};
@@ -391,7 +392,7 @@ pub fn App() -> impl IntoView {
 
     let phase = move || state.phase.get();
     let running = move || phase().is_running();
-    let is_pair = move || form.task.get() != "sst2";
+    let is_pair = move || Task::parse(&form.task.get()).map_or(true, Task::is_pair);
     let text_a = RwSignal::new(String::from("The company said profit rose 5 percent."));
     let text_b = RwSignal::new(String::from("Profit at the company increased by 5 percent, it said."));
 
@@ -491,12 +492,11 @@ pub fn App() -> impl IntoView {
                 <label for="task">"Task"</label>
                 <select id="task" prop:value=move || form.task.get()
                     on:change=move |ev| form.task.set(event_target_value(&ev)) prop:disabled=running>
-                    <option value="mrpc">"MRPC (paraphrase pairs)"</option>
-                    <option value="sst2">"SST-2 (sentiment)"</option>
+                    {Task::ALL.into_iter().map(|t| view! { <option value=t.name()>{task_title(t)}</option> }).collect_view()}
                 </select>
                 {field("Dataset (Hub or URL of a GLUE folder)", "data", form.data)}
                 <label for="data-files">"…or dataset files"</label>
-                <input id="data-files" type="file" multiple accept=".tsv" node_ref=data_files prop:disabled=running
+                <input id="data-files" type="file" multiple accept=".tsv,.parquet" node_ref=data_files prop:disabled=running
                     on:change=move |_| plan_epoch.update(|n| *n += 1)
                     title="train.tsv and dev.tsv" />
                 {field("Epochs", "epochs", form.epochs)}
@@ -630,15 +630,20 @@ pub fn App() -> impl IntoView {
             })}
             <LossChart state=state />
             <table class="scores">
-                <thead><tr><th>"Epoch"</th><th>"Step"</th><th>"Accuracy"</th><th>"F1"</th><th>"Examples"</th></tr></thead>
+                // The task's own metrics (evaluate's names), as many columns as it has.
+                <thead><tr><th>"Epoch"</th><th>"Step"</th>
+                    {move || state.evals.get().first().map(|r| r.scores().into_iter().map(|(name, _)| view! {
+                        <th>{metric_title(&name)}</th>
+                    }).collect_view())}
+                    <th>"Examples"</th></tr></thead>
                 <tbody>
                     {move || state.evals.get().into_iter().map(|r| view! {
                         <tr data-testid="eval-row">
                             <td>{format!("{:.2}", r.epoch)}</td>
                             <td>{r.step}</td>
-                            <td data-testid="eval-accuracy" data-value=r.metrics.accuracy.to_string()>{format!("{:.4}", r.metrics.accuracy)}</td>
-                            <td data-testid="eval-f1" data-value=r.metrics.f1.map(|f| f.to_string()).unwrap_or_default()>
-                                {r.metrics.f1.map(|f| format!("{f:.4}")).unwrap_or_else(|| "–".into())}</td>
+                            {r.scores().into_iter().map(|(name, v)| view! {
+                                <td data-testid=format!("eval-{name}") data-value=v.to_string()>{format!("{v:.4}")}</td>
+                            }).collect_view()}
                             <td>{r.metrics.examples}</td>
                         </tr>
                     }).collect_view()}
@@ -661,9 +666,16 @@ pub fn App() -> impl IntoView {
                 })>"Classify"</button>
             {move || state.prediction.get().map(|p| view! {
                 <p data-testid="prediction" data-label=p.label.clone()
-                    data-probabilities=serde_json::to_string(&p.probabilities).unwrap_or_default()>
-                    <strong>{p.label.clone()}</strong>
-                    {p.probabilities.iter().enumerate().map(|(i, q)| format!(" · {i}: {q:.3}")).collect::<String>()}
+                    data-probabilities=serde_json::to_string(&p.probabilities).unwrap_or_default()
+                    data-score=p.score.map(|s| s.to_string()).unwrap_or_default()>
+                    {match p.score {
+                        // A regression (STS-B): the score is the answer.
+                        Some(score) => view! { <strong>{format!("similarity {score:.2}")}</strong> " (0 to 5)" }.into_any(),
+                        None => view! {
+                            <strong>{p.label.clone()}</strong>
+                            {p.probabilities.iter().enumerate().map(|(i, q)| format!(" · {i}: {q:.3}")).collect::<String>()}
+                        }.into_any(),
+                    }}
                 </p>
             })}
         </section>
@@ -680,6 +692,38 @@ pub fn App() -> impl IntoView {
             </ul>
         </section>
     }
+}
+
+/// A task in the menu: GLUE's name and what it asks.
+fn task_title(task: Task) -> &'static str {
+    match task {
+        Task::Cola => "CoLA (is the sentence grammatical?)",
+        Task::Sst2 => "SST-2 (sentiment)",
+        Task::Mrpc => "MRPC (paraphrase pairs)",
+        Task::Stsb => "STS-B (similarity score, 0 to 5)",
+        Task::Qqp => "QQP (duplicate questions)",
+        Task::Mnli => "MNLI (entailment, neutral, contradiction)",
+        Task::Qnli => "QNLI (does the sentence answer the question?)",
+        Task::Rte => "RTE (entailment)",
+        Task::Wnli => "WNLI (which noun the pronoun means)",
+    }
+}
+
+/// A metric's column heading; `_mm` is MNLI's mismatched validation set.
+fn metric_title(name: &str) -> String {
+    let (base, mm) = match name.strip_suffix("_mm") {
+        Some(base) => (base, " (mismatched)"),
+        None => (name, ""),
+    };
+    let title = match base {
+        "accuracy" => "Accuracy",
+        "f1" => "F1",
+        "matthews_correlation" => "Matthews corr.",
+        "pearson" => "Pearson",
+        "spearmanr" => "Spearman",
+        other => other,
+    };
+    format!("{title}{mm}")
 }
 
 /// Mounts the page.

@@ -95,7 +95,7 @@ pub async fn files(request: &RunRequest) -> Vec<PlannedFile> {
         out.push(required("model.safetensors").await);
     }
     if let Ok(task) = Task::parse(&request.task) {
-        for split in [Split::Train, Split::Validation] {
+        for &split in std::iter::once(&Split::Train).chain(task.validation_splits()) {
             let (name, dir) = match &request.data {
                 Source::Hub(_) => (task.hub_file(split), Some(task.hub_dir())),
                 Source::Url(_) => (task.file_name(split), None),

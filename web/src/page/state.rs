@@ -65,6 +65,19 @@ pub struct EvalRow {
     pub step: usize,
     pub epoch: f64,
     pub metrics: Metrics,
+    /// MNLI's mismatched validation set.
+    pub mismatched: Option<Metrics>,
+}
+
+impl EvalRow {
+    /// The row's scores by `evaluate`'s names, then MNLI's mismatched ones with run_glue's `_mm`.
+    pub fn scores(&self) -> Vec<(String, f64)> {
+        let mut cells: Vec<(String, f64)> = self.metrics.scores().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+        if let Some(mm) = &self.mismatched {
+            cells.extend(mm.scores().into_iter().map(|(n, v)| (format!("{n}_mm"), v)));
+        }
+        cells
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -193,6 +193,8 @@ struct Inputs {
     files: ModelFiles,
     train: NamedBytes,
     validation: NamedBytes,
+    /// MNLI's mismatched validation set.
+    mismatched: Option<NamedBytes>,
     /// The checkpoint's trainer_state.json and moments, when resuming.
     resume: Option<[NamedBytes; 3]>,
 }
@@ -211,7 +213,11 @@ pub async fn run(
     stage("Downloading the dataset");
     let train = split_file(task, &request.hub, &request.data, &picked, Split::Train).await?;
     let validation = split_file(task, &request.hub, &request.data, &picked, Split::Validation).await?;
-    train_inputs(Inputs { request, files, train, validation, resume: None }, None, device, controls).await
+    let mismatched = match task.validation_splits() {
+        [_, second] => Some(split_file(task, &request.hub, &request.data, &picked, *second).await?),
+        _ => None,
+    };
+    train_inputs(Inputs { request, files, train, validation, mismatched, resume: None }, None, device, controls).await
 }
 
 /// `webtune bench` in the page: the request's model trained on the first `(warmup + steps) × batch`
@@ -237,7 +243,7 @@ pub async fn bench(
     }
     stage("Tokenizing");
     let (encoded, labels) =
-        webtune::bench::examples(rows, &train.name, &tokenizer, needed).map_err(|e| e.to_string())?;
+        webtune::bench::examples(task, rows, &train.name, &tokenizer, needed).map_err(|e| e.to_string())?;
     let device = gpu_device(device).await?;
     stage("Loading the weights");
     let autodiff = device.clone().autodiff();
@@ -256,7 +262,9 @@ pub async fn bench(
 pub async fn prepare(request: RunRequest, picked: Files, device: Option<Device>) -> Result<(BenchReport, Device), String> {
     let task = Task::parse(&request.task).map_err(|e| e.to_string())?;
     stage("Downloading the dataset");
-    split_file(task, &request.hub, &request.data, &picked, Split::Validation).await?;
+    for split in task.validation_splits() {
+        split_file(task, &request.hub, &request.data, &picked, *split).await?;
+    }
     // One warm-up step compiles the kernels; three timed ones are enough for an estimate.
     bench(request, BenchRequest { warmup: 1, steps: 3 }, picked, device).await
 }
@@ -295,6 +303,7 @@ pub async fn resume(device: Option<Device>, controls: &Controls) -> Result<(Trai
         files: saved.model,
         train: saved.train,
         validation: saved.validation,
+        mismatched: saved.mismatched,
         resume: Some(saved.state),
     };
     train_inputs(inputs, Some(lock), device, controls).await
@@ -306,7 +315,7 @@ async fn train_inputs(
     device: Option<Device>,
     controls: &Controls,
 ) -> Result<(Trained, Device), String> {
-    let Inputs { request, files, train, validation, resume } = inputs;
+    let Inputs { request, files, train, validation, mismatched, resume } = inputs;
     let task = Task::parse(&request.task).map_err(|e| e.to_string())?;
     let args = request.training_args();
     args.validate().map_err(|e| e.to_string())?;
@@ -323,8 +332,13 @@ async fn train_inputs(
     }
 
     stage("Tokenizing");
-    let data = TaskData::from_examples(task, &tokenizer, &train_rows, &train.name, &eval_rows, &validation.name)
+    let mut data = TaskData::from_examples(task, &tokenizer, &train_rows, &train.name, &eval_rows, &validation.name)
         .map_err(|e| e.to_string())?;
+    if let Some(file) = &mismatched {
+        let mut rows = parse_split(task, file)?;
+        rows.truncate(request.max_eval_samples.unwrap_or(usize::MAX));
+        data = data.with_mismatched(&tokenizer, &rows, &file.name).map_err(|e| e.to_string())?;
+    }
 
     stage("Checking the GPU");
     let info = gpu::adapter_info().await?;
@@ -340,7 +354,7 @@ async fn train_inputs(
             let r = Resume::load(&config, state, exp_avg, exp_avg_sq, &autodiff).map_err(|e| e.to_string())?;
             (Some(r), store::Writer::resumed())
         }
-        None => (None, store::Writer::new_run(&request, &files, &train, &validation)),
+        None => (None, store::Writer::new_run(&request, &files, &train, &validation, mismatched.as_ref())),
     };
     // The tab that holds the lock owns the saved run; a run in another tab goes on without
     // checkpoints. A resumed run took the lock before reading the saved run (`resume`).

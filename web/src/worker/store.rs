@@ -42,6 +42,9 @@ pub struct SavedRun {
     /// Under `data/`, as they arrived (a `.parquet` name is read as the Hub's parquet).
     pub train_file: String,
     pub validation_file: String,
+    /// MNLI's mismatched validation set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mismatched_file: Option<String>,
 }
 
 /// Everything a resumed run reads back.
@@ -50,6 +53,7 @@ pub struct Loaded {
     pub model: ModelFiles,
     pub train: NamedBytes,
     pub validation: NamedBytes,
+    pub mismatched: Option<NamedBytes>,
     /// trainer_state.json, exp_avg.safetensors, exp_avg_sq.safetensors
     pub state: [NamedBytes; 3],
 }
@@ -208,12 +212,16 @@ pub async fn load() -> Result<Loaded, String> {
         let data = dir(&run, "data", false).await?;
         let train = named("data", &saved.train_file, read(&data, &saved.train_file).await?);
         let validation = named("data", &saved.validation_file, read(&data, &saved.validation_file).await?);
+        let mismatched = match &saved.mismatched_file {
+            Some(file) => Some(named("data", file, read(&data, file).await?)),
+            None => None,
+        };
         let mut state = Vec::new();
         for name in [TRAINER_STATE_FILE, EXP_AVG_FILE, EXP_AVG_SQ_FILE] {
             state.push(named(&folder_name, name, read(&ckpt, name).await?));
         }
         let state: [NamedBytes; 3] = state.try_into().map_err(|_| JsValue::from("three state files"))?;
-        Ok::<_, JsValue>(Loaded { run: saved, model: files, train, validation, state })
+        Ok::<_, JsValue>(Loaded { run: saved, model: files, train, validation, mismatched, state })
     };
     inner.await.map_err(|e| format!("the saved run could not be read: {}", js_text(&e)))
 }
@@ -229,17 +237,24 @@ pub async fn clear() -> Result<(), String> {
 pub struct Writer {
     run: Option<JsValue>,
     /// What a new run writes first; `None` for a resumed run, whose files are there.
-    first: Option<(SavedRun, ModelFiles, NamedBytes, NamedBytes)>,
+    first: Option<(SavedRun, ModelFiles, Vec<NamedBytes>)>,
 }
 
 impl Writer {
-    pub fn new_run(request: &RunRequest, model: &ModelFiles, train: &NamedBytes, validation: &NamedBytes) -> Self {
+    pub fn new_run(
+        request: &RunRequest,
+        model: &ModelFiles,
+        train: &NamedBytes,
+        validation: &NamedBytes,
+        mismatched: Option<&NamedBytes>,
+    ) -> Self {
         let base = |f: &NamedBytes| f.name.rsplit('/').next().unwrap_or(&f.name).to_string();
         let saved = SavedRun {
             request: request.clone(),
             model_files: Vec::new(),
             train_file: base(train),
             validation_file: base(validation),
+            mismatched_file: mismatched.map(base),
         };
         // Only the small files: the weights a checkpoint holds are its own, and a copy of the base
         // model's would double the worker's memory for the run's length.
@@ -251,7 +266,8 @@ impl Writer {
             tokenizer_config: model.tokenizer_config.clone(),
             special_tokens_map: model.special_tokens_map.clone(),
         };
-        Writer { run: None, first: Some((saved, small, train.clone(), validation.clone())) }
+        let data = [Some(train), Some(validation), mismatched].into_iter().flatten().cloned().collect();
+        Writer { run: None, first: Some((saved, small, data)) }
     }
 
     pub fn resumed() -> Self {
@@ -284,7 +300,7 @@ impl Writer {
         if self.run.is_none() {
             let root = opfs().await?;
             // Taken only once written: after a failure the next checkpoint writes them again.
-            if let Some((saved, model, train, validation)) = &self.first {
+            if let Some((saved, model, data_files)) = &self.first {
                 let mut saved = saved.clone();
                 remove(&root, ROOT).await?;
                 let run = dir(&root, ROOT, true).await?;
@@ -303,8 +319,10 @@ impl Writer {
                     }
                 }
                 let data = dir(&run, "data", true).await?;
-                write(&data, &saved.train_file, &train.bytes).await?;
-                write(&data, &saved.validation_file, &validation.bytes).await?;
+                let names = [Some(&saved.train_file), Some(&saved.validation_file), saved.mismatched_file.as_ref()];
+                for (name, file) in names.into_iter().flatten().zip(data_files) {
+                    write(&data, name, &file.bytes).await?;
+                }
                 let json = serde_json::to_vec(&saved).map_err(|e| JsValue::from(e.to_string()))?;
                 write(&run, RUN, &json).await?;
                 self.run = Some(run);
