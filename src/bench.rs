@@ -11,7 +11,7 @@ use {
     crate::data::{Encoded, Example, Labels, Task, TextTokenizer, collate},
     crate::device::idle,
     crate::error::Result,
-    crate::model::BertForSequenceClassification,
+    crate::model::SequenceClassifier,
     crate::model::weights::Vars,
     crate::train::precision::{LossScale, unscaled},
     crate::train::{AdamWSettings, Precision, labels_of, loss, tokenize},
@@ -27,6 +27,7 @@ pub fn named_config(name: &str) -> Option<BertConfig> {
         _ => return None,
     };
     Some(BertConfig {
+        model_type: crate::model::Family::Bert,
         vocab_size: 30522,
         hidden_size: hidden,
         num_hidden_layers: layers,
@@ -43,14 +44,18 @@ pub fn named_config(name: &str) -> Option<BertConfig> {
         classifier_dropout: None,
         position_embedding_type: None,
         id2label: None,
+        embedding_size: None,
+        num_hidden_groups: None,
+        inner_group_num: None,
+        sinusoidal_pos_embds: None,
     })
 }
 
 #[cfg(feature = "trainer")]
 /// A model with `config`'s shape and transformers-style random weights.
-pub fn random_model(config: &BertConfig, device: &Device) -> Result<BertForSequenceClassification> {
+pub fn random_model(config: &BertConfig, device: &Device) -> Result<SequenceClassifier> {
     let mut vars = Vars::random(0, config.initializer_range, device);
-    BertForSequenceClassification::load(&mut vars, config, "(named config)")
+    SequenceClassifier::load(&mut vars, config, "(named config)")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,7 +89,7 @@ pub fn examples(
 /// Trains `model` (on an autodiff device) for `warmup` unmeasured and `steps` measured steps, in
 /// `precision` as a training run would (with `--fp16`'s loss scaling).
 pub async fn bench(
-    mut model: BertForSequenceClassification,
+    mut model: SequenceClassifier,
     examples: &[Encoded],
     labels: &Labels,
     batch_size: usize,

@@ -1,5 +1,5 @@
-//! Our BERT against transformers on the same inputs: the pooled output, logits and loss, and the
-//! gradients of one backward pass, compared with the golden values that `scripts/goldens.py` writes
+//! Our models against transformers on the same inputs: the features the head reads (BERT's pooled
+//! output), logits and loss, and the gradients of one backward pass, compared with the golden values that `scripts/goldens.py` writes
 //! (`tests/goldens/*.json`). The parity tests run this on the CPU and wgpu backends; the page's worker
 //! runs it on the browser's WebGPU (`check=` in a link), because a browser's GPU stack can compute
 //! differently from native wgpu on the same kernels.
@@ -14,9 +14,10 @@ use crate::error::Result;
 use {
     crate::error::Error,
     crate::model::weights::{Exporter, Vars, WeightFile},
-    crate::model::{BertConfig, BertForSequenceClassification, BertInput},
+    crate::model::{BertConfig, BertInput, SequenceClassifier},
     crate::train::cross_entropy,
-    burn::module::Param,
+    burn::module::{Module, ModuleMapper, Param},
+    burn::optim::GradientsParams,
     burn::tensor::{Device, Int, Tensor, TensorData},
 };
 
@@ -132,7 +133,7 @@ impl Golden {
     /// The model these goldens were computed with: `weights` and `config` as given, plus the
     /// golden's own task head where it has one, dropout off (transformers' `model.eval()`), on an
     /// autodiff `device`. Refused if any tensor would have to be drawn at random.
-    pub fn model(&self, config: &BertConfig, mut weights: WeightFile, device: &Device, config_path: &str) -> Result<BertForSequenceClassification> {
+    pub fn model(&self, config: &BertConfig, mut weights: WeightFile, device: &Device, config_path: &str) -> Result<SequenceClassifier> {
         if let Some(head) = &self.classifier {
             let rows = head.weight.len();
             let cols = head.weight.first().map_or(0, Vec::len);
@@ -145,7 +146,7 @@ impl Golden {
         config.classifier_dropout = None;
         let path = weights.path().to_string();
         let mut vars = Vars::from_file(weights, 0, config.initializer_range, device);
-        let model = BertForSequenceClassification::load(&mut vars, &config, config_path)?;
+        let model = SequenceClassifier::load(&mut vars, &config, config_path)?;
         if !vars.initialized().is_empty() {
             return Err(Error::Invalid(format!(
                 "{path}: no values for {} (the golden file has no task head either)",
@@ -157,47 +158,30 @@ impl Golden {
 }
 
 /// Runs `model` (on an autodiff device) on the golden batch, one backward pass of the mean
-/// cross-entropy, and compares. All values are read in one awaited transaction.
+/// cross-entropy, and compares. Values are read in awaited transactions.
 #[cfg(feature = "trainer")]
-pub async fn compare(model: &BertForSequenceClassification, golden: &Golden, device: &Device) -> Result<ParityReport> {
+pub async fn compare(model: &SequenceClassifier, golden: &Golden, device: &Device) -> Result<ParityReport> {
     let input = golden.input(device)?;
-    let (logits, pooled) = model.forward_with_pooled(input);
+    let (logits, features) = model.forward_with_features(input);
     let n = golden.labels.len();
     let labels = Tensor::<1, Int>::from_data(TensorData::new(golden.labels.clone(), [n]), device);
     let loss = cross_entropy(logits.clone(), labels);
-    let grads = loss.backward();
+    let grads = GradientsParams::from_grads(loss.backward(), model);
+    // The gradients laid out as a model, so the model's own export names them as transformers
+    // does, whatever the family.
+    let gradients: BTreeMap<String, (Vec<usize>, Vec<f32>)> = model
+        .clone()
+        .map(&mut AsGradients { grads })
+        .export()
+        .await?
+        .into_iter()
+        .map(|(name, shape, v)| (name, (shape, v)))
+        .collect();
 
     let mut read = Exporter::new();
-    read.tensor("pooled_output", pooled.inner());
+    read.tensor("pooled_output", features.inner());
     read.tensor("logits", logits.inner());
     read.tensor("loss", loss.inner());
-    let layer0 = &model.bert.layer[0];
-    let gradient = |param: &Param<Tensor<2>>| param.val().grad(&grads);
-    let linears = [
-        ("classifier.weight", gradient(&model.classifier.weight)),
-        ("bert.pooler.dense.weight", gradient(&model.bert.pooler.weight)),
-        ("bert.encoder.layer.0.attention.self.query.weight", gradient(&layer0.attention.query.weight)),
-    ];
-    let embeddings = [
-        ("bert.embeddings.word_embeddings.weight", gradient(&model.bert.embeddings.word_embeddings.weight)),
-        ("bert.embeddings.token_type_embeddings.weight", gradient(&model.bert.embeddings.token_type_embeddings.weight)),
-    ];
-    let vector = |param: Option<&Param<Tensor<1>>>| param.and_then(|p| p.val().grad(&grads));
-    let vectors = [
-        ("classifier.bias", vector(model.classifier.bias.as_ref())),
-        ("bert.encoder.layer.0.output.LayerNorm.weight", vector(Some(&layer0.output.layer_norm.gamma))),
-        ("bert.embeddings.LayerNorm.weight", vector(Some(&model.bert.embeddings.layer_norm.gamma))),
-    ];
-    let missing = |name: &str| Error::Invalid(format!("no gradient reached `{name}`"));
-    for (name, g) in linears {
-        read.linear_weight(name, g.ok_or_else(|| missing(name))?);
-    }
-    for (name, g) in embeddings {
-        read.tensor(name, g.ok_or_else(|| missing(name))?);
-    }
-    for (name, g) in vectors {
-        read.tensor(name, g.ok_or_else(|| missing(name))?);
-    }
     let values: BTreeMap<String, (Vec<usize>, Vec<f32>)> =
         read.read().await?.into_iter().map(|(name, shape, v)| (name, (shape, v))).collect();
 
@@ -207,9 +191,9 @@ pub async fn compare(model: &BertForSequenceClassification, golden: &Golden, dev
         difference("loss", &values["loss"].1, &[golden.loss])?,
     ];
     for (name, expected) in &golden.grads {
-        let (shape, ours) = values
+        let (shape, ours) = gradients
             .get(name)
-            .ok_or_else(|| Error::Invalid(format!("golden gradient `{name}`: not one this check computes")))?;
+            .ok_or_else(|| Error::Invalid(format!("golden gradient `{name}`: the model has no such tensor")))?;
         if *shape != expected.shape {
             return Err(Error::Invalid(format!("gradient of `{name}`: shape {shape:?}, the golden file has {:?}", expected.shape)));
         }
@@ -218,6 +202,21 @@ pub async fn compare(model: &BertForSequenceClassification, golden: &Golden, dev
         differences.push(d);
     }
     Ok(ParityReport { differences })
+}
+
+/// Replaces every parameter by its gradient (zeros where none reached it).
+#[cfg(feature = "trainer")]
+struct AsGradients {
+    grads: GradientsParams,
+}
+
+#[cfg(feature = "trainer")]
+impl ModuleMapper for AsGradients {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let value = self.grads.remove::<D>(id).unwrap_or_else(|| tensor.inner().zeros_like());
+        Param::from_mapped_value(id, value, mapper)
+    }
 }
 
 #[cfg(feature = "trainer")]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use {
     crate::data::{TextTokenizer, collate},
     crate::error::{Error, Result},
-    crate::model::{BertConfig, BertForSequenceClassification},
+    crate::model::{BertConfig, SequenceClassifier},
     burn::tensor::Device,
     burn::tensor::activation::softmax,
 };
@@ -29,7 +29,7 @@ pub struct Prediction {
 #[cfg(feature = "trainer")]
 /// `model` in evaluation mode on the plain `device`.
 pub async fn predict(
-    model: &BertForSequenceClassification,
+    model: &SequenceClassifier,
     config: &BertConfig,
     tokenizer: &TextTokenizer,
     text_a: &str,

@@ -7,7 +7,7 @@ use burn::tensor::Device;
 use crate::data::{Task, TextTokenizer};
 use crate::error::{Error, Result};
 use crate::model::weights::{WeightFile, Vars, to_safetensors};
-use crate::model::{BertConfig, BertForSequenceClassification};
+use crate::model::{BertConfig, SequenceClassifier};
 
 /// A file's name (for messages) and contents.
 #[derive(Clone)]
@@ -71,8 +71,8 @@ impl ModelFiles {
     pub fn tokenizer(&self, config: &BertConfig) -> Result<TextTokenizer> {
         let tc = self.tokenizer_config.as_ref().map(|f| f.bytes.as_slice());
         match (&self.tokenizer_json, &self.vocab_txt) {
-            (Some(t), _) => TextTokenizer::from_tokenizer_json(&t.bytes, &t.name, tc, config.max_position_embeddings),
-            (None, Some(v)) => TextTokenizer::from_vocab_txt(&v.bytes, &v.name, tc, config.max_position_embeddings),
+            (Some(t), _) => TextTokenizer::from_tokenizer_json(&t.bytes, &t.name, tc, config.max_tokens()),
+            (None, Some(v)) => TextTokenizer::from_vocab_txt(&v.bytes, &v.name, tc, config.max_tokens()),
             (None, None) => Err(Error::Tokenizer {
                 path: self.config.name.clone(),
                 reason: "the model has neither tokenizer.json nor vocab.txt".into(),
@@ -87,10 +87,10 @@ impl ModelFiles {
         config: &BertConfig,
         device: &Device,
         seed: u64,
-    ) -> Result<(BertForSequenceClassification, Vec<String>)> {
+    ) -> Result<(SequenceClassifier, Vec<String>)> {
         let checkpoint = WeightFile::from_bytes(&self.weights.bytes, &self.weights.name)?;
         let mut vars = Vars::from_file(checkpoint, seed, config.initializer_range, device);
-        let model = BertForSequenceClassification::load(&mut vars, config, &self.config.name)?;
+        let model = SequenceClassifier::load(&mut vars, config, &self.config.name)?;
         Ok((model, vars.initialized().to_vec()))
     }
 }
@@ -103,7 +103,7 @@ pub fn task_config(config: &BertConfig, task: Task) -> BertConfig {
 /// The files of a fine-tuned model folder (name, contents), loadable by transformers'
 /// `AutoModelForSequenceClassification.from_pretrained` and by this crate.
 pub async fn save_pretrained(
-    model: &BertForSequenceClassification,
+    model: &SequenceClassifier,
     config: &BertConfig,
     base: &ModelFiles,
 ) -> Result<Vec<(String, Vec<u8>)>> {

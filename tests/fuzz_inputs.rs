@@ -111,8 +111,10 @@ fn corpus_and_past_findings_never_panic() {
 #[test]
 fn past_findings_are_named_errors() {
     let cases = [
-        // vocab_size 99888888888888222: the memory estimate overflowed.
-        ("config", "huge-vocab-size", "field `vocab_size`"),
+        // vocab_size 99888888888888222: the memory estimate overflowed. The file also names
+        // `model_type` twice, which is refused first now that the family is read from it; the
+        // size itself is `config::tests::a_size_too_large_to_allocate_is_named`.
+        ("config", "huge-vocab-size", "duplicate field `model_type`"),
         // A TemplateProcessing naming `[CLS]`, which its special_tokens do not define: tokenizers
         // accepted the file and panicked on the first encode.
         ("tokenizer", "template-undefined-special-token", "special token `[CLS]`"),

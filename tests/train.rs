@@ -11,7 +11,7 @@ use webtune::data::{Encoded, Labels, Task};
 use webtune::model::BertConfig;
 use webtune::model::weights::{Vars, WeightFile};
 use webtune::pretrained::NamedBytes;
-use webtune::model::BertForSequenceClassification;
+use webtune::model::SequenceClassifier;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -55,16 +55,16 @@ fn tiny_config() -> BertConfig {
         .with_labels(Task::Mrpc.labels())
 }
 
-fn tiny_model(device: &Device) -> BertForSequenceClassification {
+fn tiny_model(device: &Device) -> SequenceClassifier {
     tiny_model_for(Task::Mrpc, device)
 }
 
-fn tiny_model_for(task: Task, device: &Device) -> BertForSequenceClassification {
+fn tiny_model_for(task: Task, device: &Device) -> SequenceClassifier {
     let dir = root().join("tests/fixtures/tiny-bert");
     let config = tiny_config().with_labels(task.labels());
     let ckpt = WeightFile::from_bytes(&std::fs::read(dir.join("model.safetensors")).unwrap(), "tiny").unwrap();
     let mut vars = Vars::from_file(ckpt, 0, 0.02, device);
-    BertForSequenceClassification::load(&mut vars, &config, "config.json").unwrap()
+    SequenceClassifier::load(&mut vars, &config, "config.json").unwrap()
 }
 
 fn data() -> TaskData {
@@ -270,7 +270,7 @@ fn a_stopped_run_returns_its_model_evaluated_and_resumes_from_its_checkpoint() {
     let from = &stopper.saved[0];
     let config = tiny_config();
     let weights = WeightFile::from_bytes(&file(from, "model.safetensors").bytes, "model.safetensors").unwrap();
-    let model = BertForSequenceClassification::load(&mut Vars::strict(weights, &device), &config, "config.json").unwrap();
+    let model = SequenceClassifier::load(&mut Vars::strict(weights, &device), &config, "config.json").unwrap();
     let resume = Resume::load(
         &config,
         &file(from, "trainer_state.json"),

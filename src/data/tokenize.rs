@@ -28,7 +28,7 @@ const NO_LIMIT: f64 = 1e9;
 
 impl TextTokenizer {
     /// From `tokenizer.json`; `tokenizer_config` (optional) supplies `model_max_length`, and
-    /// `max_positions` (the model's `max_position_embeddings`) caps it.
+    /// `max_positions` (the model's positions, less RoBERTa's offset) caps it.
     pub fn from_tokenizer_json(
         bytes: &[u8],
         path: &str,
@@ -129,7 +129,16 @@ impl TextTokenizer {
                 path: path.into(),
                 reason: e.to_string(),
             })?;
-        let pad_id = inner.token_to_id("[PAD]").unwrap_or(0);
+        // tokenizer_config.json names the padding token (RoBERTa's `<pad>` is id 1); else BERT's.
+        let named = config_field(tokenizer_config, "pad_token").and_then(|v| match v {
+            serde_json::Value::String(s) => Some(s),
+            other => other.get("content").and_then(|c| c.as_str()).map(String::from),
+        });
+        let pad_id = named
+            .and_then(|t| inner.token_to_id(&t))
+            .or_else(|| inner.token_to_id("[PAD]"))
+            .or_else(|| inner.token_to_id("<pad>"))
+            .unwrap_or(0);
         Ok(Self {
             inner,
             pad_id,

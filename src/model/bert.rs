@@ -1,6 +1,10 @@
 //! BERT for sequence classification, module for module as in transformers' `modeling_bert.py`:
 //! the Rust field names are snake_case, the tensor names passed to `Vars`/`Exporter` are
 //! transformers' own, so a reader can follow either file with the other open.
+//!
+//! The other families reuse these modules as transformers' own files copy them ("Copied from
+//! transformers.models.bert.modeling_bert.BertLayer"): RoBERTa and ELECTRA under the same tensor
+//! names, DistilBERT and ALBERT under theirs ([`LayerLayout`]).
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, Linear};
@@ -25,55 +29,88 @@ pub struct BertInput {
     pub attention_mask: Tensor<2>,
 }
 
+/// Word, position and (except DistilBERT) token-type embeddings, summed and normalised.
 #[derive(Module, Debug)]
 pub struct BertEmbeddings {
     pub word_embeddings: Embedding,
     pub position_embeddings: Embedding,
-    pub token_type_embeddings: Embedding,
+    /// DistilBERT has none.
+    pub token_type_embeddings: Option<Embedding>,
     pub layer_norm: LayerNorm,
     pub dropout: Dropout,
+    /// RoBERTa numbers positions from `pad_token_id + 1` (0 for the others).
+    #[module(skip)]
+    pub position_offset: usize,
 }
 
 impl BertEmbeddings {
-    fn load(vars: &mut Vars, p: &str, c: &BertConfig) -> Result<Self> {
+    /// `width` is the embedding size: the hidden size, or ALBERT's and ELECTRA's smaller one.
+    pub fn load(vars: &mut Vars, p: &str, c: &BertConfig, width: usize, token_types: bool, position_offset: usize) -> Result<Self> {
         Ok(Self {
-            word_embeddings: vars.embedding(&format!("{p}.word_embeddings"), c.vocab_size, c.hidden_size)?,
-            position_embeddings: vars.embedding(
-                &format!("{p}.position_embeddings"),
-                c.max_position_embeddings,
-                c.hidden_size,
-            )?,
-            token_type_embeddings: vars.embedding(
-                &format!("{p}.token_type_embeddings"),
-                c.type_vocab_size,
-                c.hidden_size,
-            )?,
-            layer_norm: vars.layer_norm(&format!("{p}.LayerNorm"), c.hidden_size, c.layer_norm_eps)?,
+            word_embeddings: vars.embedding(&format!("{p}.word_embeddings"), c.vocab_size, width)?,
+            position_embeddings: vars.embedding(&format!("{p}.position_embeddings"), c.max_position_embeddings, width)?,
+            token_type_embeddings: match token_types {
+                true => Some(vars.embedding(&format!("{p}.token_type_embeddings"), c.type_vocab_size, width)?),
+                false => None,
+            },
+            layer_norm: vars.layer_norm(&format!("{p}.LayerNorm"), width, c.layer_norm_eps)?,
             dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+            position_offset,
         })
     }
 
-    fn export(&self, ex: &mut Exporter, p: &str) {
+    pub fn export(&self, ex: &mut Exporter, p: &str) {
         ex.embedding(&format!("{p}.word_embeddings"), &self.word_embeddings);
         ex.embedding(&format!("{p}.position_embeddings"), &self.position_embeddings);
-        ex.embedding(&format!("{p}.token_type_embeddings"), &self.token_type_embeddings);
+        if let Some(types) = &self.token_type_embeddings {
+            ex.embedding(&format!("{p}.token_type_embeddings"), types);
+        }
         ex.layer_norm(&format!("{p}.LayerNorm"), &self.layer_norm);
     }
 
     pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
         let [_, seq] = input_ids.dims();
-        // Absolute positions 0..seq: a slice of the table, broadcast over the batch.
-        let positions = self
-            .position_embeddings
-            .weight
-            .val()
-            .slice([0..seq])
-            .unsqueeze_dim::<3>(0);
-        let x = self.word_embeddings.forward(input_ids)
-            + self.token_type_embeddings.forward(token_type_ids)
-            + positions;
+        // Absolute positions: a slice of the table, broadcast over the batch. (RoBERTa gives
+        // padding the position `pad_token_id`; padding never reaches the loss, so numbering it on
+        // like the tokens computes the same.)
+        let start = self.position_offset;
+        let positions = self.position_embeddings.weight.val().slice([start..start + seq]).unsqueeze_dim::<3>(0);
+        let mut x = self.word_embeddings.forward(input_ids) + positions;
+        if let Some(types) = &self.token_type_embeddings {
+            x = x + types.forward(token_type_ids);
+        }
         dropout(&self.dropout, self.layer_norm.forward(x))
     }
+}
+
+/// Where a family keeps a layer's tensors, relative to the layer, and the one way a family's layer
+/// computes differently.
+pub struct LayerLayout {
+    pub query: &'static str,
+    pub key: &'static str,
+    pub value: &'static str,
+    pub attention_dense: &'static str,
+    pub attention_norm: &'static str,
+    pub intermediate: &'static str,
+    pub output_dense: &'static str,
+    pub output_norm: &'static str,
+    /// DistilBERT adds the attention's output to the residual without dropout.
+    pub attention_output_dropout: bool,
+}
+
+impl LayerLayout {
+    /// BERT's, which RoBERTa and ELECTRA share.
+    pub const BERT: LayerLayout = LayerLayout {
+        query: "attention.self.query",
+        key: "attention.self.key",
+        value: "attention.self.value",
+        attention_dense: "attention.output.dense",
+        attention_norm: "attention.output.LayerNorm",
+        intermediate: "intermediate.dense",
+        output_dense: "output.dense",
+        output_norm: "output.LayerNorm",
+        attention_output_dropout: true,
+    };
 }
 
 #[derive(Module, Debug)]
@@ -86,21 +123,21 @@ pub struct BertSelfAttention {
 }
 
 impl BertSelfAttention {
-    fn load(vars: &mut Vars, p: &str, c: &BertConfig) -> Result<Self> {
+    fn load(vars: &mut Vars, p: &str, n: &LayerLayout, c: &BertConfig) -> Result<Self> {
         let h = c.hidden_size;
         Ok(Self {
-            query: vars.linear(&format!("{p}.query"), h, h)?,
-            key: vars.linear(&format!("{p}.key"), h, h)?,
-            value: vars.linear(&format!("{p}.value"), h, h)?,
+            query: vars.linear(&format!("{p}.{}", n.query), h, h)?,
+            key: vars.linear(&format!("{p}.{}", n.key), h, h)?,
+            value: vars.linear(&format!("{p}.{}", n.value), h, h)?,
             dropout: DropoutConfig::new(c.attention_probs_dropout_prob).init(),
             num_heads: c.num_attention_heads,
         })
     }
 
-    fn export(&self, ex: &mut Exporter, p: &str) {
-        ex.linear(&format!("{p}.query"), &self.query);
-        ex.linear(&format!("{p}.key"), &self.key);
-        ex.linear(&format!("{p}.value"), &self.value);
+    fn export(&self, ex: &mut Exporter, p: &str, n: &LayerLayout) {
+        ex.linear(&format!("{p}.{}", n.query), &self.query);
+        ex.linear(&format!("{p}.{}", n.key), &self.key);
+        ex.linear(&format!("{p}.{}", n.value), &self.value);
     }
 
     /// `mask` is additive, [batch, 1, 1, seq]: 0 for tokens, a large negative for padding.
@@ -126,17 +163,17 @@ pub struct BertResidual {
 }
 
 impl BertResidual {
-    fn load(vars: &mut Vars, p: &str, d_in: usize, c: &BertConfig) -> Result<Self> {
+    fn load(vars: &mut Vars, dense: &str, norm: &str, d_in: usize, c: &BertConfig, dropout: bool) -> Result<Self> {
         Ok(Self {
-            dense: vars.linear(&format!("{p}.dense"), d_in, c.hidden_size)?,
-            layer_norm: vars.layer_norm(&format!("{p}.LayerNorm"), c.hidden_size, c.layer_norm_eps)?,
-            dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+            dense: vars.linear(dense, d_in, c.hidden_size)?,
+            layer_norm: vars.layer_norm(norm, c.hidden_size, c.layer_norm_eps)?,
+            dropout: DropoutConfig::new(if dropout { c.hidden_dropout_prob } else { 0.0 }).init(),
         })
     }
 
-    fn export(&self, ex: &mut Exporter, p: &str) {
-        ex.linear(&format!("{p}.dense"), &self.dense);
-        ex.layer_norm(&format!("{p}.LayerNorm"), &self.layer_norm);
+    fn export(&self, ex: &mut Exporter, dense: &str, norm: &str) {
+        ex.linear(dense, &self.dense);
+        ex.layer_norm(norm, &self.layer_norm);
     }
 
     pub fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
@@ -160,21 +197,30 @@ pub struct BertLayer {
 }
 
 impl BertLayer {
-    fn load(vars: &mut Vars, p: &str, c: &BertConfig, act: Activation) -> Result<Self> {
+    pub fn load(vars: &mut Vars, p: &str, n: &LayerLayout, c: &BertConfig, act: Activation) -> Result<Self> {
+        let name = |suffix: &str| format!("{p}.{suffix}");
         Ok(Self {
-            attention: BertSelfAttention::load(vars, &format!("{p}.attention.self"), c)?,
-            attention_output: BertResidual::load(vars, &format!("{p}.attention.output"), c.hidden_size, c)?,
-            intermediate: vars.linear(&format!("{p}.intermediate.dense"), c.hidden_size, c.intermediate_size)?,
-            output: BertResidual::load(vars, &format!("{p}.output"), c.intermediate_size, c)?,
+            attention: BertSelfAttention::load(vars, p, n, c)?,
+            attention_output: BertResidual::load(
+                vars,
+                &name(n.attention_dense),
+                &name(n.attention_norm),
+                c.hidden_size,
+                c,
+                n.attention_output_dropout,
+            )?,
+            intermediate: vars.linear(&name(n.intermediate), c.hidden_size, c.intermediate_size)?,
+            output: BertResidual::load(vars, &name(n.output_dense), &name(n.output_norm), c.intermediate_size, c, true)?,
             activation: act,
         })
     }
 
-    fn export(&self, ex: &mut Exporter, p: &str) {
-        self.attention.export(ex, &format!("{p}.attention.self"));
-        self.attention_output.export(ex, &format!("{p}.attention.output"));
-        ex.linear(&format!("{p}.intermediate.dense"), &self.intermediate);
-        self.output.export(ex, &format!("{p}.output"));
+    pub fn export(&self, ex: &mut Exporter, p: &str, n: &LayerLayout) {
+        let name = |suffix: &str| format!("{p}.{suffix}");
+        self.attention.export(ex, p, n);
+        self.attention_output.export(ex, &name(n.attention_dense), &name(n.attention_norm));
+        ex.linear(&name(n.intermediate), &self.intermediate);
+        self.output.export(ex, &name(n.output_dense), &name(n.output_norm));
     }
 
     pub fn forward(&self, x: Tensor<3>, mask: Tensor<4>) -> Tensor<3> {
@@ -182,13 +228,28 @@ impl BertLayer {
             .attention_output
             .forward(self.attention.forward(x.clone(), mask), x);
         let h = self.intermediate.forward(attended.clone());
-        let h = match self.activation {
-            Activation::Gelu => gelu(h),
-            Activation::GeluTanh => gelu_approximate(h),
-            Activation::Relu => relu(h),
-        };
-        self.output.forward(h, attended)
+        self.output.forward(activate(self.activation, h), attended)
     }
+}
+
+pub fn activate<const D: usize>(activation: Activation, x: Tensor<D>) -> Tensor<D> {
+    match activation {
+        Activation::Gelu => gelu(x),
+        Activation::GeluTanh => gelu_approximate(x),
+        Activation::Relu => relu(x),
+    }
+}
+
+/// transformers' extended attention mask: (1 - mask) · finfo(float32).min, added to the scores.
+pub fn additive_mask(attention_mask: Tensor<2>) -> Tensor<4> {
+    let [batch, seq] = attention_mask.dims();
+    (attention_mask.neg() + 1.0).mul_scalar(f32::MIN).reshape([batch, 1, 1, seq])
+}
+
+/// The hidden state of each sequence's first token ([CLS] or `<s>`): what every head reads.
+pub fn first_token(x: Tensor<3>) -> Tensor<2> {
+    let [batch, _, hidden] = x.dims();
+    x.slice([0..batch, 0..1, 0..hidden]).reshape([batch, hidden])
 }
 
 #[derive(Module, Debug)]
@@ -196,44 +257,56 @@ pub struct BertModel {
     pub embeddings: BertEmbeddings,
     /// transformers: `encoder.layer`
     pub layer: Vec<BertLayer>,
-    /// transformers: `pooler.dense`
-    pub pooler: Linear,
+    /// transformers: `pooler.dense`; RoBERTa's and ELECTRA's heads read the first token instead.
+    pub pooler: Option<Linear>,
 }
 
 impl BertModel {
-    pub fn load(vars: &mut Vars, p: &str, c: &BertConfig, config_path: &str) -> Result<Self> {
+    /// BERT's encoder under `p` (`bert`, `roberta`, `electra`); `position_offset` is RoBERTa's.
+    pub fn load(vars: &mut Vars, p: &str, c: &BertConfig, config_path: &str, pooler: bool, position_offset: usize) -> Result<Self> {
         let act = c.activation(config_path)?;
+        let width = c.embedding_size.unwrap_or(c.hidden_size);
         Ok(Self {
-            embeddings: BertEmbeddings::load(vars, &format!("{p}.embeddings"), c)?,
+            embeddings: BertEmbeddings::load(vars, &format!("{p}.embeddings"), c, width, true, position_offset)?,
             layer: (0..c.num_hidden_layers)
-                .map(|i| BertLayer::load(vars, &format!("{p}.encoder.layer.{i}"), c, act))
+                .map(|i| BertLayer::load(vars, &format!("{p}.encoder.layer.{i}"), &LayerLayout::BERT, c, act))
                 .collect::<Result<_>>()?,
-            pooler: vars.linear(&format!("{p}.pooler.dense"), c.hidden_size, c.hidden_size)?,
+            pooler: match pooler {
+                true => Some(vars.linear(&format!("{p}.pooler.dense"), c.hidden_size, c.hidden_size)?),
+                false => None,
+            },
         })
     }
 
-    fn export(&self, ex: &mut Exporter, p: &str) {
+    pub fn export(&self, ex: &mut Exporter, p: &str) {
         self.embeddings.export(ex, &format!("{p}.embeddings"));
         for (i, layer) in self.layer.iter().enumerate() {
-            layer.export(ex, &format!("{p}.encoder.layer.{i}"));
+            layer.export(ex, &format!("{p}.encoder.layer.{i}"), &LayerLayout::BERT);
         }
-        ex.linear(&format!("{p}.pooler.dense"), &self.pooler);
+        if let Some(pooler) = &self.pooler {
+            ex.linear(&format!("{p}.pooler.dense"), pooler);
+        }
     }
 
-    /// Returns (last hidden state [batch, seq, hidden], pooled output [batch, hidden]).
-    pub fn forward(&self, input: BertInput) -> (Tensor<3>, Tensor<2>) {
-        let [batch, seq] = input.attention_mask.dims();
-        // transformers' extended mask: (1 - mask) * finfo(float32).min, added to the scores.
-        let mask = (input.attention_mask.neg() + 1.0)
-            .mul_scalar(f32::MIN)
-            .reshape([batch, 1, 1, seq]);
-        let mut x = self.embeddings.forward(input.input_ids, input.token_type_ids);
+    /// The encoder's layers over `x` (embeddings already projected to the hidden size).
+    pub fn encode(&self, mut x: Tensor<3>, attention_mask: Tensor<2>) -> Tensor<3> {
+        let mask = additive_mask(attention_mask);
         for layer in &self.layer {
             x = layer.forward(x, mask.clone());
         }
-        let hidden = x.dims()[2];
-        let first = x.clone().slice([0..batch, 0..1, 0..hidden]).reshape([batch, hidden]);
-        let pooled = self.pooler.forward(first).tanh();
+        x
+    }
+
+    /// Returns (last hidden state [batch, seq, hidden], pooled output [batch, hidden]; without a
+    /// pooler, the first token's hidden state).
+    pub fn forward(&self, input: BertInput) -> (Tensor<3>, Tensor<2>) {
+        let x = self.embeddings.forward(input.input_ids, input.token_type_ids);
+        let x = self.encode(x, input.attention_mask);
+        let first = first_token(x.clone());
+        let pooled = match &self.pooler {
+            Some(pooler) => pooler.forward(first).tanh(),
+            None => first,
+        };
         (x, pooled)
     }
 }
@@ -249,18 +322,15 @@ impl BertForSequenceClassification {
     /// Builds the model from `vars`; `config_path` names config.json in errors.
     pub fn load(vars: &mut Vars, c: &BertConfig, config_path: &str) -> Result<Self> {
         Ok(Self {
-            bert: BertModel::load(vars, "bert", c, config_path)?,
+            bert: BertModel::load(vars, "bert", c, config_path, true, 0)?,
             dropout: DropoutConfig::new(c.classifier_dropout.unwrap_or(c.hidden_dropout_prob)).init(),
             classifier: vars.linear("classifier", c.hidden_size, c.num_labels())?,
         })
     }
 
-    /// Every tensor under its transformers name, in transformers' layout.
-    pub async fn export(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
-        let mut ex = Exporter::new();
-        self.bert.export(&mut ex, "bert");
+    pub fn export(&self, ex: &mut Exporter) {
+        self.bert.export(ex, "bert");
         ex.linear("classifier", &self.classifier);
-        ex.read().await
     }
 
     /// Logits [batch, num_labels] and the pooled output they came from.
@@ -268,9 +338,5 @@ impl BertForSequenceClassification {
         let (_, pooled) = self.bert.forward(input);
         let logits = self.classifier.forward(dropout(&self.dropout, pooled.clone()));
         (logits, pooled)
-    }
-
-    pub fn forward(&self, input: BertInput) -> Tensor<2> {
-        self.forward_with_pooled(input).0
     }
 }

@@ -1,4 +1,7 @@
-//! `BertConfig`, read straight from a Hugging Face `config.json`.
+//! `BertConfig`, read straight from a Hugging Face `config.json` of any family this crate trains
+//! (`model_type`: BERT, DistilBERT, RoBERTa, XLM-RoBERTa, ELECTRA, ALBERT). The fields are BERT's;
+//! DistilBERT's own names (`dim`, `n_layers`, …) are read as their BERT equivalents, and the few
+//! fields only some families have are optional.
 
 use std::collections::BTreeMap;
 
@@ -26,18 +29,69 @@ fn default_ln_eps() -> f64 {
     1e-12
 }
 
+/// The model families, by `config.json`'s `model_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Family {
+    #[default]
+    #[serde(rename = "bert")]
+    Bert,
+    #[serde(rename = "distilbert")]
+    DistilBert,
+    #[serde(rename = "roberta")]
+    Roberta,
+    /// RoBERTa's modules with a SentencePiece vocabulary.
+    #[serde(rename = "xlm-roberta")]
+    XlmRoberta,
+    #[serde(rename = "electra")]
+    Electra,
+    #[serde(rename = "albert")]
+    Albert,
+}
+
+impl Family {
+    /// `model_type` as transformers writes it.
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Family::Bert => "bert",
+            Family::DistilBert => "distilbert",
+            Family::Roberta => "roberta",
+            Family::XlmRoberta => "xlm-roberta",
+            Family::Electra => "electra",
+            Family::Albert => "albert",
+        }
+    }
+
+    /// The sequence-classification class transformers loads a fine-tuned folder as.
+    pub fn architecture(self) -> &'static str {
+        match self {
+            Family::Bert => "BertForSequenceClassification",
+            Family::DistilBert => "DistilBertForSequenceClassification",
+            Family::Roberta => "RobertaForSequenceClassification",
+            Family::XlmRoberta => "XLMRobertaForSequenceClassification",
+            Family::Electra => "ElectraForSequenceClassification",
+            Family::Albert => "AlbertForSequenceClassification",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BertConfig {
+    #[serde(default)]
+    pub model_type: Family,
     pub vocab_size: usize,
+    #[serde(alias = "dim")]
     pub hidden_size: usize,
+    #[serde(alias = "n_layers")]
     pub num_hidden_layers: usize,
+    #[serde(alias = "n_heads")]
     pub num_attention_heads: usize,
+    #[serde(alias = "hidden_dim")]
     pub intermediate_size: usize,
-    #[serde(default = "default_act")]
+    #[serde(default = "default_act", alias = "activation")]
     pub hidden_act: String,
-    #[serde(default = "default_dropout")]
+    #[serde(default = "default_dropout", alias = "dropout")]
     pub hidden_dropout_prob: f64,
-    #[serde(default = "default_dropout")]
+    #[serde(default = "default_dropout", alias = "attention_dropout")]
     pub attention_probs_dropout_prob: f64,
     #[serde(default = "default_max_positions")]
     pub max_position_embeddings: usize,
@@ -49,8 +103,21 @@ pub struct BertConfig {
     pub layer_norm_eps: f64,
     #[serde(default)]
     pub pad_token_id: Option<usize>,
-    #[serde(default)]
+    /// DistilBERT's `seq_classif_dropout`, ALBERT's `classifier_dropout_prob`.
+    #[serde(default, alias = "seq_classif_dropout", alias = "classifier_dropout_prob")]
     pub classifier_dropout: Option<f64>,
+    /// ALBERT's and ELECTRA's embedding width, when smaller than the hidden size.
+    #[serde(default)]
+    pub embedding_size: Option<usize>,
+    /// ALBERT: layers sharing one set of weights are a group.
+    #[serde(default)]
+    pub num_hidden_groups: Option<usize>,
+    /// ALBERT: layers per group.
+    #[serde(default)]
+    pub inner_group_num: Option<usize>,
+    /// DistilBERT: fixed sinusoidal positions instead of learned ones (not supported).
+    #[serde(default)]
+    pub sinusoidal_pos_embds: Option<bool>,
     #[serde(default)]
     pub position_embedding_type: Option<String>,
     #[serde(default)]
@@ -120,6 +187,26 @@ impl BertConfig {
             ));
         }
         self.activation(path)?;
+        for (field, v) in [
+            ("embedding_size", self.embedding_size),
+            ("num_hidden_groups", self.num_hidden_groups),
+            ("inner_group_num", self.inner_group_num),
+        ] {
+            if v == Some(0) {
+                return Err(bad(field, "must be at least 1".into()));
+            }
+        }
+        if let Some(e) = self.embedding_size {
+            if e as u128 * (self.vocab_size as u128 + h) > MAX_WEIGHTS {
+                return Err(bad("embedding_size", format!("gives a model of more than {MAX_WEIGHTS} weights")));
+            }
+        }
+        if self.sinusoidal_pos_embds == Some(true) {
+            return Err(bad("sinusoidal_pos_embds", "fixed sinusoidal positions are not supported".into()));
+        }
+        if self.max_tokens() == 0 {
+            return Err(bad("max_position_embeddings", "leaves no room for a token after RoBERTa's position offset".into()));
+        }
         if let Some(kind) = &self.position_embedding_type {
             if kind != "absolute" {
                 return Err(bad(
@@ -167,6 +254,19 @@ impl BertConfig {
         }
     }
 
+    /// The first position a sequence uses: RoBERTa numbers positions from `pad_token_id + 1`.
+    pub fn position_offset(&self) -> usize {
+        match self.model_type {
+            Family::Roberta | Family::XlmRoberta => self.pad_token_id.unwrap_or(1) + 1,
+            _ => 0,
+        }
+    }
+
+    /// The longest sequence the model reads (its positions, less RoBERTa's offset).
+    pub fn max_tokens(&self) -> usize {
+        self.max_position_embeddings.saturating_sub(self.position_offset())
+    }
+
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
     }
@@ -208,10 +308,18 @@ impl BertConfig {
             .and_then(|b| serde_json::from_slice::<Value>(b).ok())
             .and_then(|v| v.as_object().cloned())
             .unwrap_or_default();
+        // A family's own file keeps its own field names (DistilBERT's `dim`): ours fill only what
+        // it lacks (a config made here, for benchmarks, has everything to fill).
         if let Value::Object(ours) = serde_json::to_value(self).expect("config serializes") {
+            let distilbert_names = [("hidden_size", "dim"), ("num_hidden_layers", "n_layers"),
+                ("num_attention_heads", "n_heads"), ("intermediate_size", "hidden_dim"), ("hidden_act", "activation"),
+                ("hidden_dropout_prob", "dropout"), ("attention_probs_dropout_prob", "attention_dropout"),
+                ("classifier_dropout", "seq_classif_dropout")];
             for (k, v) in ours {
-                if !v.is_null() {
-                    obj.insert(k, v);
+                let own = distilbert_names.iter().find(|(ours, _)| *ours == k).map(|(_, theirs)| *theirs);
+                let spelled = if self.model_type == Family::DistilBert { own.unwrap_or(&k) } else { &k };
+                if !v.is_null() && !obj.contains_key(spelled) {
+                    obj.insert(spelled.to_string(), v);
                 }
             }
         }
@@ -221,8 +329,11 @@ impl BertConfig {
             .enumerate()
             .map(|(i, l)| (l.clone(), Value::from(i)))
             .collect();
-        obj.insert("architectures".into(), Value::from(vec!["BertForSequenceClassification"]));
-        obj.insert("model_type".into(), Value::from("bert"));
+        obj.insert("architectures".into(), Value::from(vec![self.model_type.architecture()]));
+        obj.insert("model_type".into(), Value::from(self.model_type.model_type()));
+        let id2label: serde_json::Map<String, Value> =
+            labels.iter().enumerate().map(|(i, l)| (i.to_string(), Value::from(l.clone()))).collect();
+        obj.insert("id2label".into(), Value::Object(id2label));
         obj.insert("label2id".into(), Value::Object(label2id));
         obj.insert("num_labels".into(), Value::from(labels.len()));
         // transformers' own rule when it meets a config without one: one output is a regression.
@@ -239,6 +350,36 @@ mod tests {
 
     const TINY: &str = r#"{"vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1,
         "num_attention_heads": 2, "intermediate_size": 16}"#;
+
+    #[test]
+    fn a_size_too_large_to_allocate_is_named() {
+        let huge = TINY.replace("\"vocab_size\": 10", "\"vocab_size\": 99888888888888222");
+        let msg = BertConfig::from_json(huge.as_bytes(), "config.json").unwrap_err().to_string();
+        assert!(msg.contains("field `vocab_size`") && msg.contains("more than"), "{msg}");
+        let albert = TINY.replace("{", "{\"model_type\": \"albert\", \"embedding_size\": 0,");
+        let msg = BertConfig::from_json(albert.as_bytes(), "config.json").unwrap_err().to_string();
+        assert!(msg.contains("field `embedding_size`"), "{msg}");
+        let unknown = TINY.replace("{", "{\"model_type\": \"gpt2\",");
+        let msg = BertConfig::from_json(unknown.as_bytes(), "config.json").unwrap_err().to_string();
+        assert!(msg.contains("gpt2") && msg.contains("roberta"), "{msg}");
+    }
+
+    /// DistilBERT's own field names read as BERT's, and are written back as DistilBERT's.
+    #[test]
+    fn distilbert_names_its_fields_its_own_way() {
+        let json = r#"{"model_type": "distilbert", "vocab_size": 10, "dim": 8, "n_layers": 1, "n_heads": 2,
+            "hidden_dim": 16, "activation": "gelu", "dropout": 0.1, "attention_dropout": 0.1,
+            "seq_classif_dropout": 0.2, "max_position_embeddings": 32}"#;
+        let c = BertConfig::from_json(json.as_bytes(), "config.json").unwrap();
+        assert_eq!((c.model_type, c.hidden_size, c.intermediate_size, c.classifier_dropout), (Family::DistilBert, 8, 16, Some(0.2)));
+        let out: Value = serde_json::from_str(&c.with_labels(&["a", "b", "c"]).to_pretrained_json(Some(json.as_bytes()))).unwrap();
+        assert_eq!((out["dim"].as_u64(), out.get("hidden_size")), (Some(8), None));
+        assert_eq!(out["architectures"][0], "DistilBertForSequenceClassification");
+        assert_eq!((out["num_labels"].as_u64(), out["id2label"]["2"].as_str()), (Some(3), Some("c")));
+        let roberta = TINY.replace("{", "{\"model_type\": \"roberta\", \"pad_token_id\": 1, \"max_position_embeddings\": 514,");
+        let c = BertConfig::from_json(roberta.as_bytes(), "config.json").unwrap();
+        assert_eq!((c.position_offset(), c.max_tokens()), (2, 512));
+    }
 
     #[test]
     fn defaults_are_transformers_defaults() {

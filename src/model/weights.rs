@@ -78,10 +78,11 @@ impl WeightFile {
     }
 
     /// Looks a transformers name up under the spellings checkpoints use: with or without the
-    /// `bert.` prefix, and LayerNorm's old `gamma`/`beta` (bert-base-uncased still has them).
+    /// family's prefix (`bert.`, `roberta.`, …: a base model's file has none), and LayerNorm's old
+    /// `gamma`/`beta` (bert-base-uncased still has them).
     fn find(&self, name: &str) -> Option<(&str, &(Vec<usize>, Vec<f32>))> {
         let mut candidates = vec![name.to_string()];
-        if let Some(stripped) = name.strip_prefix("bert.") {
+        if let Some(stripped) = FAMILY_PREFIXES.iter().find_map(|p| name.strip_prefix(p)) {
             candidates.push(stripped.to_string());
         }
         for c in candidates.clone() {
@@ -99,12 +100,14 @@ impl WeightFile {
     }
 }
 
+/// Where each family keeps its base model in a task model's file.
+const FAMILY_PREFIXES: [&str; 5] = ["bert.", "roberta.", "electra.", "albert.", "distilbert."];
+
 fn is_weight_name(name: &str) -> bool {
-    name.starts_with("bert.")
-        || name.starts_with("classifier.")
-        || name.starts_with("embeddings.")
-        || name.starts_with("encoder.")
-        || name.starts_with("pooler.")
+    FAMILY_PREFIXES.iter().any(|p| name.starts_with(p))
+        || ["classifier", "pre_classifier.", "embeddings.", "encoder.", "pooler.", "transformer.", "embeddings_project."]
+            .iter()
+            .any(|p| name.starts_with(p))
 }
 
 /// How a tensor is initialised when no checkpoint provides it (transformers' `_init_weights`).
@@ -131,7 +134,9 @@ impl Vars {
     pub fn from_file(checkpoint: WeightFile, init_seed: u64, std: f64, device: &Device) -> Self {
         Self {
             checkpoint: Some(checkpoint),
-            optional_prefixes: vec!["classifier.".into()],
+            // The task heads: BERT's and ALBERT's `classifier`, RoBERTa's and ELECTRA's
+            // `classifier.dense`/`out_proj`, DistilBERT's `pre_classifier` and `classifier`.
+            optional_prefixes: vec!["classifier.".into(), "pre_classifier.".into()],
             initialized: Vec::new(),
             used: HashSet::new(),
             rng: StdRng::seed_from_u64(init_seed),

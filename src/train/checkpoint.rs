@@ -13,7 +13,7 @@ use super::args::{Precision, TrainingArgs};
 use super::precision::LossScale;
 use crate::error::{Error, Result};
 use crate::model::weights::{Vars, WeightFile, to_safetensors};
-use crate::model::{BertConfig, BertForSequenceClassification};
+use crate::model::{BertConfig, SequenceClassifier};
 use crate::pretrained::NamedBytes;
 
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -108,7 +108,7 @@ pub struct Checkpoint {
 }
 
 pub(crate) async fn snapshot(
-    model: &BertForSequenceClassification,
+    model: &SequenceClassifier,
     optimizer: &AdamW,
     state: &TrainerState,
 ) -> Result<Checkpoint> {
@@ -126,8 +126,8 @@ pub(crate) async fn snapshot(
 pub struct Resume {
     pub state: TrainerState,
     pub(crate) state_path: String,
-    pub(crate) exp_avg: BertForSequenceClassification,
-    pub(crate) exp_avg_sq: BertForSequenceClassification,
+    pub(crate) exp_avg: SequenceClassifier,
+    pub(crate) exp_avg_sq: SequenceClassifier,
 }
 
 impl Resume {
@@ -150,10 +150,10 @@ impl Resume {
                 reason: format!("{} is not a format this version reads ({FORMAT})", state.format),
             });
         }
-        let moments = |file: &NamedBytes| -> Result<BertForSequenceClassification> {
+        let moments = |file: &NamedBytes| -> Result<SequenceClassifier> {
             let weights = WeightFile::from_bytes(&file.bytes, &file.name)?;
             let mut vars = Vars::strict(weights, &device.clone().without_autodiff());
-            BertForSequenceClassification::load(&mut vars, config, &file.name)
+            SequenceClassifier::load(&mut vars, config, &file.name)
         };
         Ok(Resume {
             exp_avg: moments(exp_avg)?,
@@ -168,7 +168,7 @@ impl Resume {
     }
 
     /// The optimizer as it was, for `model` (loaded from the same checkpoint).
-    pub(crate) fn optimizer(&self, args: &TrainingArgs, model: &BertForSequenceClassification) -> Result<AdamW> {
+    pub(crate) fn optimizer(&self, args: &TrainingArgs, model: &SequenceClassifier) -> Result<AdamW> {
         let skipped = self.state.loss_scale.as_ref().map_or(0, |s| s.skipped_steps);
         AdamW::from_moments(args.adamw.clone(), model, &self.exp_avg, &self.exp_avg_sq, self.state.global_step - skipped)
     }

@@ -5,14 +5,14 @@ use burn::tensor::{Device, Tensor};
 use super::metrics::Metrics;
 use crate::data::{Encoded, Labels, Task, collate};
 use crate::error::{Error, Result};
-use crate::model::BertForSequenceClassification;
+use crate::model::SequenceClassifier;
 
 /// The model's answers for `examples`, in order: the most likely class ids, or, for a model with
 /// one output (a regression, as transformers decides by `num_labels == 1`), that output. `model`
 /// should be in evaluation mode (`Module::valid`), `device` the plain (non-autodiff) device. One
 /// GPU read at the end.
 pub async fn predict_labels(
-    model: &BertForSequenceClassification,
+    model: &SequenceClassifier,
     examples: &[Encoded],
     batch_size: usize,
     pad_id: u32,
@@ -43,7 +43,7 @@ pub async fn predict_labels(
 }
 
 pub async fn evaluate(
-    model: &BertForSequenceClassification,
+    model: &SequenceClassifier,
     task: Task,
     examples: &[Encoded],
     labels: &Labels,

@@ -13,13 +13,19 @@ pub mod adamw;
 #[cfg(feature = "trainer")]
 pub mod checkpoint;
 #[cfg(feature = "trainer")]
+pub mod control;
+#[cfg(feature = "trainer")]
 pub mod eval;
+#[cfg(feature = "trainer")]
+pub mod loss;
 #[cfg(feature = "trainer")]
 pub mod optim;
 #[cfg(feature = "trainer")]
 pub mod precision;
 #[cfg(feature = "trainer")]
 pub mod run;
+#[cfg(feature = "trainer")]
+pub mod task_data;
 
 pub use args::{AdamWSettings, Precision, SaveStrategy, TrainingArgs};
 pub use event::{Event, Report};
@@ -30,4 +36,10 @@ pub use checkpoint::{Checkpoint, Resume, TrainerState};
 #[cfg(feature = "trainer")]
 pub use eval::{evaluate, predict_labels};
 #[cfg(feature = "trainer")]
-pub use run::{Control, Flow, RunToEnd, TaskData, cross_entropy, labels_of, loss, mse, tokenize, train, train_with_control};
+pub use control::{Control, Flow, RunToEnd};
+#[cfg(feature = "trainer")]
+pub use loss::{cross_entropy, loss, mse};
+#[cfg(feature = "trainer")]
+pub use run::{train, train_with_control};
+#[cfg(feature = "trainer")]
+pub use task_data::{TaskData, labels_of, tokenize};

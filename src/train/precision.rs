@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::args::Precision;
 use crate::error::{Error, Result};
-use crate::model::{BertForSequenceClassification, BertInput};
+use crate::model::{SequenceClassifier, BertInput};
 
 impl Precision {
     /// The 16-bit type of the forward and backward passes; `None` for plain f32.
@@ -46,7 +46,7 @@ impl Precision {
 
     /// The model's logits for `input`, computed in this precision and returned in f32 (the loss
     /// is computed in f32, as under torch's autocast).
-    pub fn logits(self, model: &BertForSequenceClassification, input: BertInput) -> Tensor<2> {
+    pub fn logits(self, model: &SequenceClassifier, input: BertInput) -> Tensor<2> {
         match self.compute_dtype() {
             Some(dtype) => compute_copy(model, dtype).forward(input).cast(DType::F32),
             None => model.forward(input),

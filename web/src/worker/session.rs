@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use gloo_timers::future::TimeoutFuture;
 use webtune::data::{Example, Split, Task, TextTokenizer};
 use webtune::device::Backend;
-use webtune::model::{BertConfig, BertForSequenceClassification};
+use webtune::model::{BertConfig, SequenceClassifier};
 use webtune::bench::BenchReport;
 use webtune::model::dropout;
 use webtune::model::weights::WeightFile;
@@ -26,7 +26,7 @@ use crate::protocol::{BenchRequest, FromWorker, RunRequest, Source};
 
 /// A fine-tuned model, ready to classify and to export.
 pub struct Trained {
-    model: BertForSequenceClassification,
+    model: SequenceClassifier,
     config: BertConfig,
     tokenizer: TextTokenizer,
     files: ModelFiles,

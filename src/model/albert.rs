@@ -1,0 +1,103 @@
+//! ALBERT for sequence classification, as transformers' `modeling_albert.py`: narrow embeddings
+//! (`embedding_size`) mapped to the hidden size, BERT's layer under ALBERT's names, shared: each of
+//! the `num_hidden_layers` steps runs one group of `inner_group_num` layers, and steps share a
+//! group's weights (`num_hidden_groups`, usually 1). Then BERT's pooler and classifier.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::tensor::Tensor;
+
+use super::bert::{BertEmbeddings, BertInput, BertLayer, LayerLayout, additive_mask, first_token};
+use super::config::BertConfig;
+use super::dropout::dropout;
+use super::weights::{Exporter, Vars};
+use crate::error::Result;
+
+const LAYOUT: LayerLayout = LayerLayout {
+    query: "attention.query",
+    key: "attention.key",
+    value: "attention.value",
+    attention_dense: "attention.dense",
+    attention_norm: "attention.LayerNorm",
+    intermediate: "ffn",
+    output_dense: "ffn_output",
+    output_norm: "full_layer_layer_norm",
+    attention_output_dropout: true,
+};
+
+#[derive(Module, Debug)]
+pub struct AlbertModel {
+    pub embeddings: BertEmbeddings,
+    /// transformers: `encoder.embedding_hidden_mapping_in`
+    pub embedding_hidden_mapping_in: Linear,
+    /// transformers: `encoder.albert_layer_groups.G.albert_layers.J`
+    pub albert_layer_groups: Vec<Vec<BertLayer>>,
+    /// transformers: `pooler`
+    pub pooler: Linear,
+    #[module(skip)]
+    pub num_hidden_layers: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct AlbertForSequenceClassification {
+    pub albert: AlbertModel,
+    pub dropout: Dropout,
+    pub classifier: Linear,
+}
+
+fn layer_name(g: usize, j: usize) -> String {
+    format!("albert.encoder.albert_layer_groups.{g}.albert_layers.{j}")
+}
+
+impl AlbertForSequenceClassification {
+    pub fn load(vars: &mut Vars, c: &BertConfig, config_path: &str) -> Result<Self> {
+        let act = c.activation(config_path)?;
+        let width = c.embedding_size.unwrap_or(128);
+        let (groups, inner) = (c.num_hidden_groups.unwrap_or(1), c.inner_group_num.unwrap_or(1));
+        let albert_layer_groups = (0..groups)
+            .map(|g| (0..inner).map(|j| BertLayer::load(vars, &layer_name(g, j), &LAYOUT, c, act)).collect())
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            albert: AlbertModel {
+                embeddings: BertEmbeddings::load(vars, "albert.embeddings", c, width, true, 0)?,
+                embedding_hidden_mapping_in: vars.linear("albert.encoder.embedding_hidden_mapping_in", width, c.hidden_size)?,
+                albert_layer_groups,
+                pooler: vars.linear("albert.pooler", c.hidden_size, c.hidden_size)?,
+                num_hidden_layers: c.num_hidden_layers,
+            },
+            dropout: DropoutConfig::new(c.classifier_dropout.unwrap_or(0.1)).init(),
+            classifier: vars.linear("classifier", c.hidden_size, c.num_labels())?,
+        })
+    }
+
+    pub fn export(&self, ex: &mut Exporter) {
+        let a = &self.albert;
+        a.embeddings.export(ex, "albert.embeddings");
+        ex.linear("albert.encoder.embedding_hidden_mapping_in", &a.embedding_hidden_mapping_in);
+        for (g, group) in a.albert_layer_groups.iter().enumerate() {
+            for (j, layer) in group.iter().enumerate() {
+                layer.export(ex, &layer_name(g, j), &LAYOUT);
+            }
+        }
+        ex.linear("albert.pooler", &a.pooler);
+        ex.linear("classifier", &self.classifier);
+    }
+
+    /// Logits and the pooled output they came from.
+    pub fn forward_with_features(&self, input: BertInput) -> (Tensor<2>, Tensor<2>) {
+        let a = &self.albert;
+        let mask = additive_mask(input.attention_mask);
+        let x = a.embeddings.forward(input.input_ids, input.token_type_ids);
+        let mut x = a.embedding_hidden_mapping_in.forward(x);
+        let groups = a.albert_layer_groups.len();
+        for i in 0..a.num_hidden_layers {
+            // transformers: int(i / (num_hidden_layers / num_hidden_groups))
+            let g = ((i * groups) / a.num_hidden_layers).min(groups - 1);
+            for layer in &a.albert_layer_groups[g] {
+                x = layer.forward(x, mask.clone());
+            }
+        }
+        let pooled = a.pooler.forward(first_token(x)).tanh();
+        (self.classifier.forward(dropout(&self.dropout, pooled.clone())), pooled)
+    }
+}

@@ -1,0 +1,78 @@
+//! DistilBERT for sequence classification, as transformers' `modeling_distilbert.py`: BERT's layer
+//! under DistilBERT's names (`q_lin`, `sa_layer_norm`, `ffn.lin1`, …), embeddings without token
+//! types, and `pre_classifier` → ReLU → dropout → `classifier` on [CLS].
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+
+use super::bert::{BertEmbeddings, BertInput, BertLayer, LayerLayout, additive_mask, first_token};
+use super::config::{Activation, BertConfig};
+use super::head::ClassificationHead;
+use super::weights::{Exporter, Vars};
+use crate::error::Result;
+
+const NAMES: LayerLayout = LayerLayout {
+    query: "attention.q_lin",
+    key: "attention.k_lin",
+    value: "attention.v_lin",
+    attention_dense: "attention.out_lin",
+    attention_norm: "sa_layer_norm",
+    intermediate: "ffn.lin1",
+    output_dense: "ffn.lin2",
+    output_norm: "output_layer_norm",
+    attention_output_dropout: false,
+};
+
+#[derive(Module, Debug)]
+pub struct DistilBertModel {
+    pub embeddings: BertEmbeddings,
+    /// transformers: `transformer.layer`
+    pub layer: Vec<BertLayer>,
+}
+
+#[derive(Module, Debug)]
+pub struct DistilBertForSequenceClassification {
+    pub distilbert: DistilBertModel,
+    /// transformers: `pre_classifier` and `classifier`.
+    pub classifier: ClassificationHead,
+}
+
+impl DistilBertForSequenceClassification {
+    pub fn load(vars: &mut Vars, c: &BertConfig, config_path: &str) -> Result<Self> {
+        let act = c.activation(config_path)?;
+        Ok(Self {
+            distilbert: DistilBertModel {
+                embeddings: BertEmbeddings::load(vars, "distilbert.embeddings", c, c.hidden_size, false, 0)?,
+                layer: (0..c.num_hidden_layers)
+                    .map(|i| BertLayer::load(vars, &format!("distilbert.transformer.layer.{i}"), &NAMES, c, act))
+                    .collect::<Result<_>>()?,
+            },
+            classifier: ClassificationHead::load(
+                vars,
+                c,
+                ("pre_classifier", "classifier"),
+                Some(Activation::Relu),
+                false,
+                c.classifier_dropout.unwrap_or(0.2),
+            )?,
+        })
+    }
+
+    pub fn export(&self, ex: &mut Exporter) {
+        self.distilbert.embeddings.export(ex, "distilbert.embeddings");
+        for (i, layer) in self.distilbert.layer.iter().enumerate() {
+            layer.export(ex, &format!("distilbert.transformer.layer.{i}"), &NAMES);
+        }
+        self.classifier.export(ex);
+    }
+
+    pub fn forward_with_features(&self, input: BertInput) -> (Tensor<2>, Tensor<2>) {
+        let mask = additive_mask(input.attention_mask);
+        let mut x = self.distilbert.embeddings.forward(input.input_ids, input.token_type_ids);
+        for layer in &self.distilbert.layer {
+            x = layer.forward(x, mask.clone());
+        }
+        let first = first_token(x);
+        (self.classifier.forward(first.clone()), first)
+    }
+}
