@@ -126,6 +126,92 @@ def tokenizer_goldens(rows):
     }
 
 
+# A tiny random model of each family transformers fine-tunes for sequence classification, saved as a
+# fixture folder (tests/fixtures/tiny-FAMILY) with its goldens (tests/goldens/tiny_FAMILY.json).
+# Sizes as the tiny BERT's; ELECTRA and ALBERT get a narrower embedding (their projection is then
+# exercised), ALBERT shares one group of two layers over two steps, RoBERTa numbers positions from
+# pad_token_id + 1. "pooled_output" holds what each head reads: BERT's and ALBERT's pooler, the others'
+# first token.
+def family_models():
+    from transformers import (AlbertConfig, AlbertForSequenceClassification, DistilBertConfig,
+                              DistilBertForSequenceClassification, ElectraConfig, ElectraForSequenceClassification,
+                              RobertaConfig, RobertaForSequenceClassification, XLMRobertaConfig,
+                              XLMRobertaForSequenceClassification)
+    common = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                  layer_norm_eps=1e-12, num_labels=2)
+    roberta = dict(common, max_position_embeddings=66, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    return {
+        "roberta": (RobertaForSequenceClassification(RobertaConfig(**roberta)), "roberta", 1),
+        "xlm_roberta": (XLMRobertaForSequenceClassification(XLMRobertaConfig(**roberta)), "roberta", 1),
+        "electra": (ElectraForSequenceClassification(ElectraConfig(**common, embedding_size=16,
+                    max_position_embeddings=64, type_vocab_size=2)), "electra", 0),
+        "albert": (AlbertForSequenceClassification(AlbertConfig(**common, embedding_size=16, max_position_embeddings=64,
+                   type_vocab_size=2, num_hidden_groups=1, inner_group_num=2, hidden_act="gelu_new",
+                   classifier_dropout_prob=0.1)), "albert", 0),
+        "distilbert": (DistilBertForSequenceClassification(DistilBertConfig(vocab_size=99, dim=32, n_layers=2, n_heads=4,
+                       hidden_dim=37, max_position_embeddings=64, num_labels=2, activation="gelu")), "distilbert", 0),
+    }
+
+
+def family_grad_names(model):
+    """A few gradients of every kind of tensor: the head, the embeddings (positions catch an offset),
+    the first layer's query, the last LayerNorm."""
+    names = [n for n, _ in model.named_parameters()]
+    wanted = []
+    for key in ("classifier", "pre_classifier", "word_embeddings", "position_embeddings", "token_type_embeddings",
+                "embeddings.LayerNorm.weight", "embeddings_project.weight", "embedding_hidden_mapping_in.weight",
+                "pooler"):
+        wanted += [n for n in names if key in n and n not in wanted and not (key == "classifier" and "pre_" in n)]
+    layer0 = [n for n in names if (".0." in n) and ("query.weight" in n or "q_lin.weight" in n)]
+    last_norm = [n for n in names if n.endswith("LayerNorm.weight") or n.endswith("layer_norm.weight")][-1:]
+    return sorted(set(wanted + layer0 + last_norm))
+
+
+def families():
+    out = {}
+    for name, (model, base, pad) in family_models().items():
+        torch.manual_seed(0)
+        model = type(model)(model.config)
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n:
+                    p.add_(torch.randn_like(p) * 0.1)
+        folder = ROOT / f"tests/fixtures/tiny-{name.replace('_', '-')}"
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(folder, safe_serialization=True)
+        # [CLS]/<s> and [SEP]/</s> ids as each vocabulary has them; the padding id only pads (torch
+        # never gives its embedding row a gradient, and neither does a real batch, where padding is masked).
+        cls, sep = (0, 2) if base == "roberta" else (2, 3)
+        ids = torch.tensor([[cls, 17, 45, sep, 88, 9, sep], [cls, 60, 5, sep, pad, pad, pad]])
+        types = torch.zeros_like(ids) if model.config.model_type != "electra" and model.config.model_type != "albert" \
+            else torch.tensor([[0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0]])
+        mask = torch.tensor([[1] * 7, [1, 1, 1, 1, 0, 0, 0]])
+        batch = {"input_ids": ids, "attention_mask": mask}
+        if model.config.model_type != "distilbert":
+            batch["token_type_ids"] = types
+        model.eval()
+        model.zero_grad()
+        labels = torch.tensor([1, 0])
+        res = model(**batch, labels=labels, output_hidden_states=True)
+        last = res.hidden_states[-1]
+        if base == "albert":
+            features = torch.tanh(model.albert.pooler(last[:, 0]))
+        else:
+            features = last[:, 0]
+        res.loss.backward()
+        params = dict(model.named_parameters())
+        grads = {}
+        for g_name in family_grad_names(model):
+            g = params[g_name].grad
+            grads[g_name] = {"shape": list(g.shape), "prefix": flat(g)[:GRAD_PREFIX], "sum": float(g.sum())}
+        out[name] = {
+            "input_ids": ids.tolist(), "token_type_ids": types.tolist(), "attention_mask": mask.tolist(),
+            "labels": labels.tolist(), "pooled_output": features.tolist(), "logits": res.logits.tolist(),
+            "loss": float(res.loss), "grads": grads,
+        }
+    return out
+
+
 def write(name, obj):
     GOLDENS.mkdir(parents=True, exist_ok=True)
     with open(GOLDENS / name, "w") as f:
@@ -134,11 +220,17 @@ def write(name, obj):
 
 
 def main():
+    """`python3 scripts/goldens.py [bert] [families]`: both when none is named."""
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    rows = read_mrpc(MRPC / "dev.tsv")
-    write("tiny_bert.json", tiny())
-    write("minilm.json", minilm(rows))
-    write("tokenizer_mrpc.json", tokenizer_goldens(rows))
+    parts = sys.argv[1:] or ["bert", "families"]
+    if "bert" in parts:
+        rows = read_mrpc(MRPC / "dev.tsv")
+        write("tiny_bert.json", tiny())
+        write("minilm.json", minilm(rows))
+        write("tokenizer_mrpc.json", tokenizer_goldens(rows))
+    if "families" in parts:
+        for name, golden in families().items():
+            write(f"tiny_{name}.json", golden)
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ impl Golden {
         let mut config = config.clone();
         config.hidden_dropout_prob = 0.0;
         config.attention_probs_dropout_prob = 0.0;
-        config.classifier_dropout = None;
+        config.classifier_dropout = Some(0.0);
         let path = weights.path().to_string();
         let mut vars = Vars::from_file(weights, 0, config.initializer_range, device);
         let model = SequenceClassifier::load(&mut vars, &config, config_path)?;

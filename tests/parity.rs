@@ -84,3 +84,31 @@ fn a_value_off_by_more_than_the_tolerance_is_caught() {
     assert!(failures[0].starts_with("logits differs by 0.00"), "{failures:?}");
     assert!(failures[1].starts_with(&format!("{name} differs by 0.00")), "{failures:?}");
 }
+
+/// The other families (`scripts/goldens.py families`): tiny random models made by transformers,
+/// each compared on every value its golden file holds.
+fn check_families(device: Device, backend: &str) {
+    for family in ["roberta", "xlm_roberta", "electra", "albert", "distilbert"] {
+        let dir = root().join("tests/fixtures").join(format!("tiny-{}", family.replace('_', "-")));
+        let name = format!("tiny_{family}.json");
+        let golden = Golden::from_json(&std::fs::read(root().join("tests/goldens").join(&name)).unwrap(), &name).unwrap();
+        let config = BertConfig::from_json(&std::fs::read(dir.join("config.json")).unwrap(), "config.json").unwrap();
+        let weights = WeightFile::from_bytes(&std::fs::read(dir.join("model.safetensors")).unwrap(), "model.safetensors").unwrap();
+        let ad = device.clone().autodiff();
+        let model = golden.model(&config, weights, &ad, "config.json").unwrap();
+        let report = pollster::block_on(compare(&model, &golden, &ad)).unwrap();
+        assert_eq!(report.differences.len(), 3 + golden.grads.len(), "{family}: every golden value compared");
+        let failures = report.failures(TOLERANCE);
+        assert!(failures.is_empty(), "{family}/{backend}: {}", failures.join("; "));
+    }
+}
+
+#[test]
+fn every_family_matches_transformers_on_cpu() {
+    check_families(cpu(), "cpu");
+}
+
+#[test]
+fn every_family_matches_transformers_on_wgpu() {
+    check_families(wgpu(), "wgpu");
+}
