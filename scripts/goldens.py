@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the golden values our Rust BERT is checked against (tests/goldens/*.json).
 
-Run after `scripts/setup --reference` (which installs torch + transformers):
+Run after `scripts/setup --reference` (which installs torch + transformers, and Python's tokenizers at
+the Rust crate's version: releases differ in how longest-first truncation breaks ties):
 
     python3 scripts/goldens.py
 
@@ -139,13 +140,15 @@ def family_models():
                               XLMRobertaForSequenceClassification)
     common = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
                   layer_norm_eps=1e-12, num_labels=2)
-    roberta = dict(common, max_position_embeddings=66, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    # RoBERTa's byte-level BPE needs its 256 bytes: those vocabularies hold 300 tokens.
+    roberta = dict(common, vocab_size=300, max_position_embeddings=66, type_vocab_size=1, pad_token_id=1,
+                   bos_token_id=0, eos_token_id=2)
     return {
         "roberta": (RobertaForSequenceClassification(RobertaConfig(**roberta)), "roberta", 1),
         "xlm_roberta": (XLMRobertaForSequenceClassification(XLMRobertaConfig(**roberta)), "roberta", 1),
         "electra": (ElectraForSequenceClassification(ElectraConfig(**common, embedding_size=16,
                     max_position_embeddings=64, type_vocab_size=2)), "electra", 0),
-        "albert": (AlbertForSequenceClassification(AlbertConfig(**common, embedding_size=16, max_position_embeddings=64,
+        "albert": (AlbertForSequenceClassification(AlbertConfig(**dict(common, vocab_size=300), embedding_size=16, max_position_embeddings=64,
                    type_vocab_size=2, num_hidden_groups=1, inner_group_num=2, hidden_act="gelu_new",
                    classifier_dropout_prob=0.1)), "albert", 0),
         "distilbert": (DistilBertForSequenceClassification(DistilBertConfig(vocab_size=99, dim=32, n_layers=2, n_heads=4,
@@ -167,6 +170,74 @@ def family_grad_names(model):
     return sorted(set(wanted + layer0 + last_norm))
 
 
+def mrpc_texts():
+    rows = read_mrpc(MRPC / "train.tsv")
+    return [a for a, _, _ in rows] + [b for _, b, _ in rows]
+
+
+def family_tokenizer(name, folder):
+    """Each fixture a whole model folder: BERT's WordPiece vocabulary (the tiny BERT's) for ELECTRA and
+    DistilBERT; for RoBERTa a byte-level BPE, for ALBERT and XLM-RoBERTa a SentencePiece Unigram, both
+    trained here on MRPC's training sentences (300 tokens) with their families' special tokens and
+    templates, saved by transformers' own tokenizer classes as tokenizer.json."""
+    from tokenizers import ByteLevelBPETokenizer, SentencePieceUnigramTokenizer
+    from tokenizers.processors import TemplateProcessing
+    from transformers import AlbertTokenizerFast, RobertaTokenizerFast, XLMRobertaTokenizerFast
+    if name in ("electra", "distilbert"):
+        (folder / "vocab.txt").write_text((TINY / "vocab.txt").read_text())
+        return
+    limit = {"model_max_length": 64}
+    if name == "roberta":
+        bpe = ByteLevelBPETokenizer()
+        bpe.train_from_iterator(mrpc_texts(), vocab_size=300, min_frequency=2,
+                                special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+        tok = RobertaTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                                   cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", **limit)
+    else:
+        specials = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"] if name == "albert" else \
+            ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        uni = SentencePieceUnigramTokenizer()
+        uni.train_from_iterator(mrpc_texts(), vocab_size=300, special_tokens=specials, unk_token="<unk>")
+        if name == "albert":
+            # What transformers' AlbertTokenizer applies for do_lower_case (and albert-base-v2's
+            # tokenizer.json holds): written into the file, which is all our side reads.
+            from tokenizers import normalizers
+            uni._tokenizer.normalizer = normalizers.Sequence([
+                normalizers.Replace("``", '"'), normalizers.Replace("''", '"'), normalizers.NFKD(),
+                normalizers.StripAccents(), normalizers.Lowercase()])
+            uni._tokenizer.post_processor = TemplateProcessing(
+                single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+            tok = AlbertTokenizerFast(tokenizer_object=uni._tokenizer, cls_token="[CLS]", sep_token="[SEP]",
+                                      pad_token="<pad>", unk_token="<unk>", mask_token="[MASK]", **limit)
+        else:
+            uni._tokenizer.post_processor = TemplateProcessing(
+                single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+            tok = XLMRobertaTokenizerFast(tokenizer_object=uni._tokenizer, bos_token="<s>", eos_token="</s>",
+                                          sep_token="</s>", cls_token="<s>", unk_token="<unk>", pad_token="<pad>",
+                                          mask_token="<mask>", **limit)
+    tok.save_pretrained(folder)
+
+
+def family_tokenizer_goldens():
+    """transformers' ids for every MRPC validation pair with the BPE and Unigram fixtures' tokenizers,
+    and a pair longer than the model (longest-first truncation)."""
+    rows = read_mrpc(MRPC / "dev.tsv")
+    out = {}
+    for name in ("roberta", "albert"):
+        tok = AutoTokenizer.from_pretrained(ROOT / f"tests/fixtures/tiny-{name}")
+        enc = tok([a for a, _, _ in rows], [b for _, b, _ in rows], truncation=True, return_token_type_ids=True)
+        long_a, long_b = " ".join(["paraphrase"] * 40), " ".join(["corpus"] * 30)
+        trunc = tok(long_a, long_b, truncation=True, return_token_type_ids=True)
+        out[name] = {
+            "model_max_length": tok.model_max_length,
+            "mrpc_validation": [{"input_ids": i, "token_type_ids": t}
+                                for i, t in zip(enc["input_ids"], enc["token_type_ids"])],
+            "long_pair": {"a": long_a, "b": long_b, "input_ids": trunc["input_ids"],
+                          "token_type_ids": trunc["token_type_ids"]},
+        }
+    return out
+
+
 def families():
     out = {}
     for name, (model, base, pad) in family_models().items():
@@ -179,6 +250,7 @@ def families():
         folder = ROOT / f"tests/fixtures/tiny-{name.replace('_', '-')}"
         folder.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(folder, safe_serialization=True)
+        family_tokenizer(name, folder)
         # [CLS]/<s> and [SEP]/</s> ids as each vocabulary has them; the padding id only pads (torch
         # never gives its embedding row a gradient, and neither does a real batch, where padding is masked).
         cls, sep = (0, 2) if base == "roberta" else (2, 3)
@@ -231,6 +303,8 @@ def main():
     if "families" in parts:
         for name, golden in families().items():
             write(f"tiny_{name}.json", golden)
+        for name, golden in family_tokenizer_goldens().items():
+            write(f"tokenizer_{name}.json", golden)
 
 
 if __name__ == "__main__":

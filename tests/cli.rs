@@ -295,3 +295,48 @@ fn a_head_for_other_labels_is_replaced_and_named() {
     assert!(out.status.success(), "{log}");
     assert!(log.contains("newly initialised: classifier.weight (shape [2, 32] in the checkpoint, [3, 32] for these labels)"), "{log}");
 }
+
+/// A tiny model of every family (tests/fixtures/tiny-FAMILY, made by transformers) fine-tunes on
+/// MRPC with its own tokenizer and is written back as that family: the output folder evaluates
+/// and predicts as the run reported. (`scripts/check_export.py` loads such a folder in
+/// transformers; CI has no PyTorch.)
+#[test]
+fn every_family_trains_and_exports_as_itself() {
+    for (family, model_type, architecture) in [
+        ("bert", "bert", "BertForSequenceClassification"),
+        ("distilbert", "distilbert", "DistilBertForSequenceClassification"),
+        ("roberta", "roberta", "RobertaForSequenceClassification"),
+        ("xlm-roberta", "xlm-roberta", "XLMRobertaForSequenceClassification"),
+        ("electra", "electra", "ElectraForSequenceClassification"),
+        ("albert", "albert", "AlbertForSequenceClassification"),
+    ] {
+        let out_dir = tempfile::tempdir().unwrap();
+        let out = out_dir.path().to_str().unwrap();
+        let model = root().join("tests/fixtures").join(format!("tiny-{family}"));
+        let data = glue("MRPC");
+        let summary = ok_json(webtune(&[
+            "train", "--model", model.to_str().unwrap(), "--task", "mrpc", "--data", data.to_str().unwrap(),
+            "--output-dir", out, "--backend", "cpu", "--max-steps", "4", "--logging-steps", "2",
+            "--max-train-samples", "32", "--max-eval-samples", "16", "--learning-rate", "1e-3", "--quiet",
+        ]));
+        assert_eq!(summary["steps"], 4, "{family}");
+        let config: Value = serde_json::from_slice(&std::fs::read(out_dir.path().join("config.json")).unwrap()).unwrap();
+        assert_eq!((config["model_type"].as_str(), config["architectures"][0].as_str()), (Some(model_type), Some(architecture)));
+        assert_eq!(config["id2label"]["1"], "equivalent", "{family}");
+        let original: Value = serde_json::from_slice(&std::fs::read(model.join("config.json")).unwrap()).unwrap();
+        for (key, value) in original.as_object().unwrap() {
+            if !["id2label", "label2id", "architectures", "problem_type", "num_labels", "transformers_version", "dtype"].contains(&key.as_str()) {
+                assert_eq!(&config[key], value, "{family}: config field `{key}` is kept as the family writes it");
+            }
+        }
+        let lines = std::fs::read_to_string(out_dir.path().join("metrics.jsonl")).unwrap();
+        let losses: Vec<f64> = lines.lines().filter_map(|l| serde_json::from_str::<Value>(l).unwrap()["loss"].as_f64()).collect();
+        assert!(losses.len() == 2 && losses.iter().all(|l| l.is_finite()), "{family}: {losses:?}");
+        let scored = ok_json(webtune(&[
+            "evaluate", "--model", out, "--task", "mrpc", "--data", data.to_str().unwrap(), "--backend", "cpu",
+        ]));
+        assert_eq!(scored["examples"], 408, "{family}");
+        let p = ok_json(webtune(&["predict", "--model", out, "--backend", "cpu", "The cat sat.", "A cat sat."]));
+        assert_eq!(p["probabilities"].as_array().unwrap().len(), 2, "{family}: {p}");
+    }
+}

@@ -1,5 +1,6 @@
-//! Token ids identical to transformers' for every MRPC validation pair, from tokenizer.json and
-//! from vocab.txt alone.
+//! Token ids identical to transformers' for every MRPC validation pair, for each kind of tokenizer
+//! the families use: BERT's WordPiece (from tokenizer.json and from vocab.txt alone), RoBERTa's
+//! byte-level BPE and ALBERT's SentencePiece Unigram (the tiny fixtures' tokenizer.json).
 
 mod common;
 
@@ -11,7 +12,11 @@ fn ids(v: &serde_json::Value) -> Vec<u32> {
 }
 
 fn check(tok: &TextTokenizer, what: &str) {
-    let g = golden("tokenizer_mrpc.json");
+    check_against(tok, "tokenizer_mrpc.json", what);
+}
+
+fn check_against(tok: &TextTokenizer, golden_name: &str, what: &str) {
+    let g = golden(golden_name);
     let rows = Task::Mrpc.read_split(&glue("MRPC"), Split::Validation).unwrap();
     let expected = g["mrpc_validation"].as_array().unwrap();
     assert_eq!(rows.len(), expected.len());
@@ -43,4 +48,25 @@ fn vocab_txt_matches_transformers_on_all_mrpc_validation_pairs() {
     let vocab = std::fs::read(dir.join("vocab.txt")).unwrap();
     let tok = TextTokenizer::from_vocab_txt(&vocab, "vocab.txt", Some(&tc), 512).unwrap();
     check(&tok, "vocab.txt");
+}
+
+/// The tiny fixture's own folder, read as the CLI reads any model folder (its config caps the
+/// length: RoBERTa's positions less its offset).
+fn fixture_tokenizer(family: &str) -> TextTokenizer {
+    let files = webtune::pretrained::ModelFiles::from_dir(&root().join("tests/fixtures").join(format!("tiny-{family}"))).unwrap();
+    files.tokenizer(&files.config().unwrap()).unwrap()
+}
+
+#[test]
+fn byte_level_bpe_matches_transformers_on_all_mrpc_validation_pairs() {
+    let tok = fixture_tokenizer("roberta");
+    assert_eq!((tok.max_length(), tok.pad_id()), (64, 1), "RoBERTa: 66 positions less 2, <pad> is 1");
+    check_against(&tok, "tokenizer_roberta.json", "byte-level BPE");
+}
+
+#[test]
+fn sentencepiece_unigram_matches_transformers_on_all_mrpc_validation_pairs() {
+    let tok = fixture_tokenizer("albert");
+    assert_eq!((tok.max_length(), tok.pad_id()), (64, 0));
+    check_against(&tok, "tokenizer_albert.json", "Unigram");
 }

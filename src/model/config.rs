@@ -311,13 +311,16 @@ impl BertConfig {
         // A family's own file keeps its own field names (DistilBERT's `dim`): ours fill only what
         // it lacks (a config made here, for benchmarks, has everything to fill).
         if let Value::Object(ours) = serde_json::to_value(self).expect("config serializes") {
-            let distilbert_names = [("hidden_size", "dim"), ("num_hidden_layers", "n_layers"),
-                ("num_attention_heads", "n_heads"), ("intermediate_size", "hidden_dim"), ("hidden_act", "activation"),
-                ("hidden_dropout_prob", "dropout"), ("attention_probs_dropout_prob", "attention_dropout"),
-                ("classifier_dropout", "seq_classif_dropout")];
+            let own_names: &[(&str, &str)] = match self.model_type {
+                Family::DistilBert => &[("hidden_size", "dim"), ("num_hidden_layers", "n_layers"),
+                    ("num_attention_heads", "n_heads"), ("intermediate_size", "hidden_dim"), ("hidden_act", "activation"),
+                    ("hidden_dropout_prob", "dropout"), ("attention_probs_dropout_prob", "attention_dropout"),
+                    ("classifier_dropout", "seq_classif_dropout")],
+                Family::Albert => &[("classifier_dropout", "classifier_dropout_prob")],
+                _ => &[],
+            };
             for (k, v) in ours {
-                let own = distilbert_names.iter().find(|(ours, _)| *ours == k).map(|(_, theirs)| *theirs);
-                let spelled = if self.model_type == Family::DistilBert { own.unwrap_or(&k) } else { &k };
+                let spelled = own_names.iter().find(|(ours, _)| *ours == k).map_or(k.as_str(), |(_, theirs)| *theirs);
                 if !v.is_null() && !obj.contains_key(spelled) {
                     obj.insert(spelled.to_string(), v);
                 }
