@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::BertConfig;
+use crate::model::{BertConfig, Family};
 
 const F32: u64 = 4;
 
@@ -40,18 +40,32 @@ pub struct MemoryLimits {
     pub total_bytes: Option<u64>,
 }
 
+/// The trainable parameters of `config`'s sequence classifier, as its family builds it.
 pub fn parameter_count(config: &BertConfig) -> u64 {
     let h = config.hidden_size as u64;
     let i = config.intermediate_size as u64;
-    let embeddings =
-        (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) as u64 * h + 2 * h;
-    let attention = 4 * (h * h + h) + 2 * h;
-    let feed_forward = (h * i + i) + (i * h + h) + 2 * h;
-    let layers = config.num_hidden_layers as u64 * (attention + feed_forward);
-    let pooler = h * h + h;
+    let e = config.embedding_size.map_or(h, |e| e as u64);
+    let linear = |d_in: u64, d_out: u64| d_in * d_out + d_out;
+    let types = match config.model_type {
+        Family::DistilBert => 0,
+        _ => config.type_vocab_size as u64,
+    };
+    let embeddings = (config.vocab_size as u64 + config.max_position_embeddings as u64 + types) * e + 2 * e;
+    let layer = 4 * linear(h, h) + 2 * h + linear(h, i) + linear(i, h) + 2 * h;
     let labels = config.num_labels() as u64;
-    let classifier = h * labels + labels;
-    embeddings + layers + pooler + classifier
+    let (layers, extra, head) = match config.model_type {
+        // One set of weights per group, shared by the layers of the group; the embeddings are
+        // mapped up to the hidden size.
+        Family::Albert => {
+            let groups = config.num_hidden_groups.unwrap_or(1) as u64 * config.inner_group_num.unwrap_or(1) as u64;
+            (groups * layer, linear(e, h), linear(h, h) + linear(h, labels))
+        }
+        Family::Bert => (config.num_hidden_layers as u64 * layer, 0, linear(h, h) + linear(h, labels)),
+        Family::Electra if e != h => (config.num_hidden_layers as u64 * layer, linear(e, h), linear(h, h) + linear(h, labels)),
+        // A two-layer head on the first token instead of a pooler.
+        _ => (config.num_hidden_layers as u64 * layer, 0, linear(h, h) + linear(h, labels)),
+    };
+    embeddings + layers + extra + head
 }
 
 /// Memory for one training step of `batch` sequences padded to `seq_len` tokens.
@@ -150,6 +164,19 @@ mod tests {
     fn bert_base_has_its_published_parameter_count() {
         // BertForSequenceClassification(bert-base-uncased, 2 labels): 109,483,778 parameters.
         assert_eq!(parameter_count(&bert_base().with_labels(&["0", "1"])), 109_483_778);
+    }
+
+    /// Every family's count equals the tensors transformers saved for its tiny model.
+    #[cfg(feature = "trainer")]
+    #[test]
+    fn every_familys_count_is_its_checkpoints() {
+        for family in ["bert", "distilbert", "roberta", "xlm-roberta", "electra", "albert"] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(format!("tiny-{family}"));
+            let config = BertConfig::from_json(&std::fs::read(dir.join("config.json")).unwrap(), "config.json").unwrap();
+            let file = crate::model::weights::WeightFile::from_bytes(&std::fs::read(dir.join("model.safetensors")).unwrap(), "m").unwrap();
+            let saved: u64 = file.shapes().map(|(_, shape)| shape.iter().product::<usize>() as u64).sum();
+            assert_eq!(parameter_count(&config), saved, "{family}");
+        }
     }
 
     #[test]
