@@ -87,8 +87,8 @@ fn a_value_off_by_more_than_the_tolerance_is_caught() {
 
 /// The other families (`scripts/goldens.py families`): tiny random models made by transformers,
 /// each compared on every value its golden file holds.
-fn check_families(device: Device, backend: &str) {
-    for family in ["roberta", "xlm_roberta", "electra", "albert", "distilbert"] {
+fn check_families(device: Device, backend: &str, families: &[&str]) {
+    for family in families {
         let dir = root().join("tests/fixtures").join(format!("tiny-{}", family.replace('_', "-")));
         let name = format!("tiny_{family}.json");
         let golden = Golden::from_json(&std::fs::read(root().join("tests/goldens").join(&name)).unwrap(), &name).unwrap();
@@ -105,10 +105,14 @@ fn check_families(device: Device, backend: &str) {
 
 #[test]
 fn every_family_matches_transformers_on_cpu() {
-    check_families(cpu(), "cpu");
+    check_families(cpu(), "cpu", &["roberta", "xlm_roberta", "electra", "albert", "distilbert"]);
 }
 
+/// On wgpu, the families whose code differs from BERT's beyond tensor names: RoBERTa's position
+/// offset, ALBERT's shared layers and narrow embeddings, DistilBERT's missing token types and
+/// ReLU head. (XLM-RoBERTa is RoBERTa's code; ELECTRA's projection is one more Linear: both passed
+/// there too, and each costs CI seconds of kernel compilation on lavapipe.)
 #[test]
 fn every_family_matches_transformers_on_wgpu() {
-    check_families(wgpu(), "wgpu");
+    check_families(wgpu(), "wgpu", &["roberta", "albert", "distilbert"]);
 }

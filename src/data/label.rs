@@ -2,8 +2,6 @@
 //! transformers tells them apart (`num_labels == 1` is a regression). One row's answer is a
 //! [`Label`]; a split's answers, or a model's predictions for it, are [`Labels`].
 
-use serde::{Deserialize, Serialize};
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Label {
     /// A class id, in the order of the task's label names.
@@ -13,8 +11,7 @@ pub enum Label {
 }
 
 /// A column of labels, all of one kind: what the loss and the metrics consume.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Labels {
     Classes(Vec<usize>),
     Scores(Vec<f32>),
@@ -37,21 +34,6 @@ impl Labels {
         match self {
             Labels::Classes(v) => Labels::Classes(idx.iter().map(|&i| v[i]).collect()),
             Labels::Scores(v) => Labels::Scores(idx.iter().map(|&i| v[i]).collect()),
-        }
-    }
-
-    /// The first `n` (a split cut by `max_eval_samples`).
-    pub fn truncate(&mut self, n: usize) {
-        match self {
-            Labels::Classes(v) => v.truncate(n),
-            Labels::Scores(v) => v.truncate(n),
-        }
-    }
-
-    pub fn get(&self, i: usize) -> Option<Label> {
-        match self {
-            Labels::Classes(v) => v.get(i).map(|&c| Label::Class(c)),
-            Labels::Scores(v) => v.get(i).map(|&s| Label::Score(s)),
         }
     }
 }

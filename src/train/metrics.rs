@@ -79,12 +79,6 @@ impl Metrics {
         .filter_map(|(name, v)| v.map(|v| (name, v)))
         .collect()
     }
-
-    /// The one number a run is judged by (the first of [`Metrics::scores`]): what a chart or a
-    /// comparison shows.
-    pub fn main(&self) -> Option<(&'static str, f64)> {
-        self.scores().into_iter().next()
-    }
 }
 
 fn accuracy(p: &[usize], r: &[usize]) -> f64 {

@@ -131,7 +131,8 @@ const fuzz = path.join(root, 'fuzz');
 const fixtureWeights = fs.readFileSync(path.join(opt.model, 'model.safetensors'));
 const hostile = [
   { name: 'huge-vocab', file: 'config.json', bytes: fs.readFileSync(path.join(fuzz, 'regressions/config/huge-vocab-size')),
-    expected: /config\.json: .*(vocab_size|99888888888888222)/ },
+    // The file names `model_type` twice, which is refused before its size (a unit test has that one).
+    expected: /config\.json: .*duplicate field `model_type`/ },
   { name: 'undefined-special', file: 'tokenizer.json',
     bytes: fs.readFileSync(path.join(fuzz, 'regressions/tokenizer/template-undefined-special-token')).subarray(1), expected: /special token `\[CLS\]`/ },
   { name: 'decoder-utf8', file: 'tokenizer.json', bytes: fs.readFileSync(path.join(fuzz, 'regressions/tokenizer/decoder-invalid-utf8')).subarray(1),
@@ -478,24 +479,30 @@ if (only.has(1)) {
 
     // ---- 2b. the other kinds of GLUE task: a regression (STS-B) and two validation sets (MNLI) ----
     // From the Hub's parquet files (the fixtures of scripts/glue_fixtures.py), dropout off, so the
-    // CLI on the CPU computes the same run: the page's scores must be its scores.
+    // CLI on the CPU computes the same run: the page's scores must be its scores. One page: MNLI is
+    // picked from the task menu after STS-B (its worker and compiled kernels serve both).
+    const params = { hub: '/hub', model: '/nodrop/model', data: 'nyu-mll/glue', task: 'stsb', max_steps: '4',
+      batch: '8', lr: '1e-3', logging_steps: '2', save_steps: '1000', autostart: '1' };
+    const tasks = await open(browser, new URLSearchParams(params), 'tasks');
     for (const [task, cells] of [['stsb', ['pearson', 'spearmanr']], ['mnli', ['accuracy', 'accuracy_mm']]]) {
-      const params = { hub: '/hub', model: '/nodrop/model', data: 'nyu-mll/glue', task, max_steps: '4',
-        batch: '8', lr: '1e-3', logging_steps: '2', save_steps: '1000', autostart: '1' };
-      const run = await open(browser, new URLSearchParams(params), task);
-      await waitState(run, 'finished', timeout);
-      const page = {};
-      for (const cell of cells) page[cell] = Number(await attr(run, `[data-testid="eval-${cell}"]`, 'data-value'));
-      await run.fill('[data-testid=text-a]', 'A dog is running in the park.');
-      if (task === 'stsb') {
-        await run.fill('[data-testid=text-b]', 'A dog is jogging in the park.');
-        await run.click('[data-testid=classify]');
-        await run.waitForSelector('[data-testid=prediction]');
-        const score = Number(await attr(run, '[data-testid=prediction]', 'data-score'));
-        assert.ok(Number.isFinite(score) && /similarity/.test(await run.textContent('[data-testid=prediction]')),
-          `STS-B's Try it shows a score: ${await run.textContent('[data-testid=prediction]')}`);
+      if (task !== 'stsb') {
+        await tasks.selectOption('#task', task);
+        await tasks.click('[data-testid=train]');
       }
-      await run.close();
+      // The last cell appears with this run's evaluation (a new run clears the table).
+      await tasks.waitForSelector(`[data-testid="eval-${cells[1]}"]`, { timeout });
+      await waitState(tasks, 'finished', timeout);
+      const page = {};
+      for (const cell of cells) page[cell] = Number(await attr(tasks, `[data-testid="eval-${cell}"]`, 'data-value'));
+      if (task === 'stsb') {
+        await tasks.fill('[data-testid=text-a]', 'A dog is running in the park.');
+        await tasks.fill('[data-testid=text-b]', 'A dog is jogging in the park.');
+        await tasks.click('[data-testid=classify]');
+        await tasks.waitForSelector('[data-testid=prediction]');
+        const score = Number(await attr(tasks, '[data-testid=prediction]', 'data-score'));
+        assert.ok(Number.isFinite(score) && /similarity/.test(await tasks.textContent('[data-testid=prediction]')),
+          `STS-B's Try it shows a score: ${await tasks.textContent('[data-testid=prediction]')}`);
+      }
       const out = path.join(opt.out, `native-${task}`);
       fs.rmSync(out, { recursive: true, force: true });
       const summary = JSON.parse(execFileSync(opt.webtune, ['train', '--model',
@@ -510,6 +517,7 @@ if (only.has(1)) {
       }
       results[`${task}_page`] = page;
     }
+    await tasks.close();
     console.log(`ok - STS-B (a regression: Pearson, Spearman, a score in Try it) and MNLI (matched and mismatched) `
       + `in the page score as the CLI does (${lap()})`);
 

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""The course's recipe on MRPC with several seeds on each side — `webtune train` (CPU) and the PyTorch
+loop of scripts/reference_train.py — and the spread of their final accuracy and F1: what
+docs/accuracy.md reports. A benchmark (about 10 minutes a run on 2 cores), not a test.
+
+    scripts/setup --reference
+    python3 scripts/accuracy.py [--seeds 42,43,44,45,46] [--side both|webtune|torch] [--model DIR]
+
+Each finished run is appended to --results (default ~/.cache/webtune/accuracy.jsonl) and skipped when
+the script is run again, so an interrupted sweep goes on where it stopped. Prints the table rows.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("WEBTUNE_CACHE", Path.home() / ".cache/webtune"))
+
+
+def run_webtune(model, seed):
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [str(ROOT / "scripts/webtune"), "train", "--backend", "cpu", "--model", model, "--seed", str(seed),
+               "--output-dir", out, "--save-strategy", "no", "--quiet"]
+        done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        return summary["eval"]["accuracy"], summary["eval"]["f1"], summary["train_samples_per_second"]
+
+
+def run_torch(model, seed):
+    cmd = [sys.executable, str(ROOT / "scripts/reference_train.py"), "--model", model, "--seed", str(seed),
+           "--threads", str(os.cpu_count())]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    last = json.loads(done.stdout.strip().splitlines()[-1])
+    return last["eval_accuracy"], last["eval_f1"], last["train_samples_per_second"]
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--seeds", default="42,43,44,45,46")
+    p.add_argument("--side", default="both", choices=["both", "webtune", "torch"])
+    p.add_argument("--model", default=str(CACHE / "models/all-MiniLM-L6-v2"))
+    p.add_argument("--results", default=str(CACHE / "accuracy.jsonl"))
+    args = p.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    sides = ["webtune", "torch"] if args.side == "both" else [args.side]
+    results = Path(args.results)
+    done = [json.loads(l) for l in results.read_text().splitlines()] if results.exists() else []
+    for side in sides:
+        for seed in seeds:
+            if any(r["side"] == side and r["seed"] == seed and r["model"] == args.model for r in done):
+                continue
+            acc, f1, speed = (run_webtune if side == "webtune" else run_torch)(args.model, seed)
+            row = {"side": side, "seed": seed, "model": args.model, "accuracy": acc, "f1": f1, "samples_per_s": speed}
+            print(json.dumps(row), flush=True)
+            with results.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            done.append(row)
+    print("| side | seeds | accuracy (mean ± sd) | F1 (mean ± sd) | each run (accuracy / F1) |")
+    print("|---|---|---|---|---|")
+    for side in sides:
+        rows = [r for r in done if r["side"] == side and r["model"] == args.model and r["seed"] in seeds]
+        if len(rows) < 2:
+            continue
+        accs, f1s = [r["accuracy"] for r in rows], [r["f1"] for r in rows]
+        each = ", ".join(f"{r['accuracy']:.3f} / {r['f1']:.3f}" for r in sorted(rows, key=lambda r: r["seed"]))
+        print(f"| {side} | {len(rows)} | {statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f} "
+              f"| {statistics.mean(f1s):.4f} ± {statistics.stdev(f1s):.4f} | {each} |")
+
+
+if __name__ == "__main__":
+    main()
