@@ -6,8 +6,9 @@ docs/accuracy.md reports. A benchmark (about 10 minutes a run on 2 cores), not a
     scripts/setup --reference
     python3 scripts/accuracy.py [--seeds 42,43,44,45,46] [--side both|webtune|torch] [--model DIR]
 
-Each finished run is appended to --results (default ~/.cache/webtune/accuracy.jsonl) and skipped when
-the script is run again, so an interrupted sweep goes on where it stopped. Prints the table rows.
+Each finished run is appended to --results (default docs/accuracy-runs.jsonl, committed: a sweep takes
+longer than a working session and goes on where it stopped, on any machine) and skipped when the script
+is run again. Prints the table rows.
 """
 import argparse
 import json
@@ -23,8 +24,11 @@ CACHE = Path(os.environ.get("WEBTUNE_CACHE", Path.home() / ".cache/webtune"))
 
 
 def run_webtune(model, seed):
+    # WEBTUNE_BIN: a built binary to use instead of building this checkout (a sweep runs for hours,
+    # while the tree may change under it).
+    webtune = os.environ.get("WEBTUNE_BIN", str(ROOT / "scripts/webtune"))
     with tempfile.TemporaryDirectory() as out:
-        cmd = [str(ROOT / "scripts/webtune"), "train", "--backend", "cpu", "--model", model, "--seed", str(seed),
+        cmd = [webtune, "train", "--backend", "cpu", "--model", model, "--seed", str(seed),
                "--output-dir", out, "--save-strategy", "no", "--quiet"]
         done = subprocess.run(cmd, check=True, capture_output=True, text=True)
         summary = json.loads(done.stdout.strip().splitlines()[-1])
@@ -44,18 +48,23 @@ def main():
     p.add_argument("--seeds", default="42,43,44,45,46")
     p.add_argument("--side", default="both", choices=["both", "webtune", "torch"])
     p.add_argument("--model", default=str(CACHE / "models/all-MiniLM-L6-v2"))
-    p.add_argument("--results", default=str(CACHE / "accuracy.jsonl"))
+    p.add_argument("--results", default=str(ROOT / "docs/accuracy-runs.jsonl"))
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     sides = ["webtune", "torch"] if args.side == "both" else [args.side]
     results = Path(args.results)
     done = [json.loads(l) for l in results.read_text().splitlines()] if results.exists() else []
-    for side in sides:
-        for seed in seeds:
-            if any(r["side"] == side and r["seed"] == seed and r["model"] == args.model for r in done):
+    # Rows name the model by its folder (all-MiniLM-L6-v2), so runs on other machines count too.
+    model = Path(args.model).name
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    # Seed by seed, both sides, so an interrupted sweep already compares like with like.
+    for seed in seeds:
+        for side in sides:
+            if any(r["side"] == side and r["seed"] == seed and r["model"] == model for r in done):
                 continue
             acc, f1, speed = (run_webtune if side == "webtune" else run_torch)(args.model, seed)
-            row = {"side": side, "seed": seed, "model": args.model, "accuracy": acc, "f1": f1, "samples_per_s": speed}
+            row = {"side": side, "seed": seed, "model": model, "accuracy": acc, "f1": f1, "samples_per_s": speed,
+                   "commit": commit}
             print(json.dumps(row), flush=True)
             with results.open("a") as f:
                 f.write(json.dumps(row) + "\n")
@@ -63,7 +72,7 @@ def main():
     print("| side | seeds | accuracy (mean ± sd) | F1 (mean ± sd) | each run (accuracy / F1) |")
     print("|---|---|---|---|---|")
     for side in sides:
-        rows = [r for r in done if r["side"] == side and r["model"] == args.model and r["seed"] in seeds]
+        rows = [r for r in done if r["side"] == side and r["model"] == model and r["seed"] in seeds]
         if len(rows) < 2:
             continue
         accs, f1s = [r["accuracy"] for r in rows], [r["f1"] for r in rows]

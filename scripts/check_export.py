@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Checks that a folder written by `webtune train` loads in transformers and gives the logits
-`webtune predict` gives, within 1e-4, on MRPC validation pairs.
+`webtune predict` gives, within 1e-4, on MRPC validation pairs. A LoRA run's adapter folder
+(`--lora-r`) is loaded as peft users load one: the base model its adapter_config.json names, with the
+folder's labels, then `PeftModel.from_pretrained` (needs `pip install peft`).
 
     scripts/setup --reference
     python3 scripts/check_export.py OUTPUT_DIR [--pairs 8] [--backend cpu]
@@ -25,7 +27,16 @@ def main():
     p.add_argument("--backend", default="cpu")
     args = p.parse_args()
     tok = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModelForSequenceClassification.from_pretrained(args.model).eval()
+    adapter = Path(args.model) / "adapter_config.json"
+    if adapter.exists():
+        from peft import PeftModel
+        from transformers import AutoConfig
+        base = json.loads(adapter.read_text())["base_model_name_or_path"]
+        config = AutoConfig.from_pretrained(args.model)  # the task's labels
+        model = PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(base, config=config),
+                                          args.model).eval()
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(args.model).eval()
     rows = read_mrpc(MRPC / "dev.tsv")
     worst = 0.0
     for a, b, _ in rows[: args.pairs]:

@@ -284,6 +284,76 @@ def families():
     return out
 
 
+def lora_cases():
+    """LoRA as peft trains it, on the tiny fixtures: the adapter peft drew (A Kaiming-uniform from a
+    fixed seed, B zero) and the head, the loss and gradients of the adapters and the head, the adapter
+    after one AdamW step, and the loss and gradients at the second step (where B is no longer zero,
+    so A's gradient is too). peft's saved names (`base_model.model.…`) throughout."""
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+    cases = {
+        "bert": ("tiny-bert", dict(r=4, lora_alpha=8, target_modules=["query", "value"])),
+        "bert_all_linear": ("tiny-bert", dict(r=2, lora_alpha=6, target_modules="all-linear", use_rslora=True)),
+        "distilbert": ("tiny-distilbert", dict(r=4, lora_alpha=16, target_modules=["q_lin", "v_lin"],
+                                               modules_to_save=["pre_classifier", "classifier"])),
+    }
+    lr = 1e-2
+    out = {}
+    for name, (fixture, settings) in cases.items():
+        folder = ROOT / "tests/fixtures" / fixture
+        base = AutoModelForSequenceClassification.from_pretrained(folder)
+        torch.manual_seed(7)
+        model = get_peft_model(base, LoraConfig(task_type=TaskType.SEQ_CLS, **settings))
+        model.eval()  # dropout off, as in the other goldens
+        trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+        def saved(n):  # a parameter's name in adapter_model.safetensors
+            return n.replace(".modules_to_save.default", "").replace(".default", "")
+
+        def tensors(values):
+            return {saved(n): {"shape": list(v.shape), "values": flat(v)} for n, v in values.items()}
+
+        family = model.config.model_type
+        ids = torch.tensor([[2, 17, 45, 3, 88, 9, 3], [2, 60, 5, 3, 0, 0, 0]])
+        types = torch.tensor([[0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0]])
+        mask = (ids != 0).long()
+        labels = torch.tensor([1, 0])
+        batch = {"input_ids": ids, "attention_mask": mask}
+        if family != "distilbert":
+            batch["token_type_ids"] = types
+
+        def step_goldens():
+            model.zero_grad()
+            res = model(**batch, labels=labels, output_hidden_states=True)
+            last = res.hidden_states[-1]
+            inner = model.base_model.model
+            features = torch.tanh(inner.bert.pooler.dense(last[:, 0])) if family == "bert" else last[:, 0]
+            res.loss.backward()
+            return {
+                "input_ids": ids.tolist(), "token_type_ids": (types if family != "distilbert" else torch.zeros_like(ids)).tolist(),
+                "attention_mask": mask.tolist(), "labels": labels.tolist(), "pooled_output": features.tolist(),
+                "logits": res.logits.tolist(), "loss": float(res.loss),
+                "grads": {saved(n): {"shape": list(p.grad.shape), "prefix": flat(p.grad)[:GRAD_PREFIX],
+                                     "sum": float(p.grad.sum())} for n, p in trainable.items()},
+            }
+
+        initial = tensors({n: p.detach().clone() for n, p in trainable.items()})
+        first = step_goldens()
+        torch.optim.AdamW(trainable.values(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0).step()
+        after = tensors({n: p.detach().clone() for n, p in trainable.items()})
+        second = step_goldens()
+        config = {k: v for k, v in model.peft_config["default"].to_dict().items()
+                  if k in ("peft_type", "task_type", "r", "lora_alpha", "lora_dropout", "target_modules",
+                           "modules_to_save", "use_rslora", "bias")}
+        config["target_modules"] = sorted(config["target_modules"]) if isinstance(config["target_modules"], (set, list)) \
+            else config["target_modules"]
+        config["peft_type"] = "LORA"
+        config["task_type"] = "SEQ_CLS"
+        out[name] = {"fixture": fixture, "adapter_config": config, "lr": lr, "initial": initial, "first": first,
+                     "after_step": after, "second": second}
+    return out
+
+
 def write(name, obj):
     GOLDENS.mkdir(parents=True, exist_ok=True)
     with open(GOLDENS / name, "w") as f:
@@ -292,9 +362,9 @@ def write(name, obj):
 
 
 def main():
-    """`python3 scripts/goldens.py [bert] [families]`: both when none is named."""
+    """`python3 scripts/goldens.py [bert] [families] [lora]`: all when none is named (lora needs peft)."""
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    parts = sys.argv[1:] or ["bert", "families"]
+    parts = sys.argv[1:] or ["bert", "families", "lora"]
     if "bert" in parts:
         rows = read_mrpc(MRPC / "dev.tsv")
         write("tiny_bert.json", tiny())
@@ -305,6 +375,9 @@ def main():
             write(f"tiny_{name}.json", golden)
         for name, golden in family_tokenizer_goldens().items():
             write(f"tokenizer_{name}.json", golden)
+    if "lora" in parts:
+        for name, golden in lora_cases().items():
+            write(f"lora_{name}.json", golden)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ use {
     crate::device::idle,
     crate::error::Result,
     crate::model::SequenceClassifier,
+    crate::model::lora_config::LoraConfig,
     crate::model::weights::Vars,
     crate::train::precision::{LossScale, unscaled},
     crate::train::{AdamWSettings, Precision, labels_of, loss, tokenize},
@@ -53,8 +54,11 @@ pub fn named_config(name: &str) -> Option<BertConfig> {
 
 #[cfg(feature = "trainer")]
 /// A model with `config`'s shape and transformers-style random weights.
-pub fn random_model(config: &BertConfig, device: &Device) -> Result<SequenceClassifier> {
+pub fn random_model(config: &BertConfig, device: &Device, lora: Option<&LoraConfig>) -> Result<SequenceClassifier> {
     let mut vars = Vars::random(0, config.initializer_range, device);
+    if let Some(lora) = lora {
+        vars = vars.with_lora(lora.clone(), None);
+    }
     SequenceClassifier::load(&mut vars, config, "(named config)")
 }
 

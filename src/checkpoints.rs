@@ -14,7 +14,7 @@ use burn::tensor::Device;
 
 use crate::error::{Error, Result};
 use crate::model::BertConfig;
-use crate::pretrained::{ModelFiles, NamedBytes};
+use crate::pretrained::{ADAPTER_CONFIG_FILE, Adapter, ModelFiles, NamedBytes};
 use crate::train::checkpoint::{EXP_AVG_FILE, EXP_AVG_SQ_FILE, TRAINER_STATE_FILE};
 use crate::train::{Checkpoint, Resume};
 
@@ -92,8 +92,11 @@ pub fn latest(output_dir: &Path) -> Result<PathBuf> {
 
 /// A checkpoint folder as read from disk.
 pub struct SavedCheckpoint {
-    /// The weights, config and tokenizer: a model folder like any other.
+    /// The weights, config and tokenizer: a model folder like any other (a LoRA run's: the model
+    /// it started from, with the checkpoint's config and tokenizer).
     pub model: ModelFiles,
+    /// A LoRA run's trained adapter.
+    pub adapter: Option<Adapter>,
     trainer_state: NamedBytes,
     exp_avg: NamedBytes,
     exp_avg_sq: NamedBytes,
@@ -106,8 +109,24 @@ impl SavedCheckpoint {
             let bytes = std::fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
             Ok(NamedBytes { name: path.display().to_string(), bytes })
         };
+        // A LoRA run's checkpoint is an adapter folder over the model the run started from.
+        let (model, adapter) = match Adapter::is_adapter_dir(dir) {
+            false => (ModelFiles::from_dir(dir)?, None),
+            true => {
+                let adapter = Adapter::from_dir(dir)?;
+                let base = adapter.config.base_model_name_or_path.clone().ok_or_else(|| Error::Config {
+                    path: dir.join(ADAPTER_CONFIG_FILE).display().to_string(),
+                    field: "base_model_name_or_path".into(),
+                    reason: "missing: the checkpoint does not say which model its run started from".into(),
+                })?;
+                let mut files = ModelFiles::from_dir(&crate::source::resolve_model(&base)?)?;
+                files.overlay_dir(dir)?;
+                (files, Some(adapter))
+            }
+        };
         Ok(SavedCheckpoint {
-            model: ModelFiles::from_dir(dir)?,
+            model,
+            adapter,
             trainer_state: read(TRAINER_STATE_FILE)?,
             exp_avg: read(EXP_AVG_FILE)?,
             exp_avg_sq: read(EXP_AVG_SQ_FILE)?,
@@ -116,7 +135,8 @@ impl SavedCheckpoint {
 
     /// The training state for a run with `config` (the task's config, as the run trains it).
     pub fn resume(&self, config: &BertConfig, device: &Device) -> Result<Resume> {
-        Resume::load(config, &self.trainer_state, &self.exp_avg, &self.exp_avg_sq, device)
+        let lora = self.adapter.as_ref().map(|a| (&a.config, &self.model.weights));
+        Resume::load_adapted(config, &self.trainer_state, &self.exp_avg, &self.exp_avg_sq, device, lora)
     }
 }
 

@@ -13,9 +13,11 @@ use crate::error::Result;
 #[cfg(feature = "trainer")]
 use {
     crate::error::Error,
+    crate::model::lora_config::LoraConfig,
     crate::model::weights::{Exporter, Vars, WeightFile},
     crate::model::{BertConfig, BertInput, SequenceClassifier},
-    crate::train::cross_entropy,
+    crate::train::adamw::AdamW,
+    crate::train::{AdamWSettings, cross_entropy},
     burn::module::{Module, ModuleMapper, Param},
     burn::optim::GradientsParams,
     burn::tensor::{Device, Int, Tensor, TensorData},
@@ -161,6 +163,13 @@ impl Golden {
 /// cross-entropy, and compares. Values are read in awaited transactions.
 #[cfg(feature = "trainer")]
 pub async fn compare(model: &SequenceClassifier, golden: &Golden, device: &Device) -> Result<ParityReport> {
+    compare_with(model, golden, device, None).await
+}
+
+/// [`compare`], with gradients named as an adapter file names them where `lora` is given (the
+/// adapters' and the head's: nothing else is trained).
+#[cfg(feature = "trainer")]
+async fn compare_with(model: &SequenceClassifier, golden: &Golden, device: &Device, lora: Option<&LoraConfig>) -> Result<ParityReport> {
     let input = golden.input(device)?;
     let (logits, features) = model.forward_with_features(input);
     let n = golden.labels.len();
@@ -169,10 +178,14 @@ pub async fn compare(model: &SequenceClassifier, golden: &Golden, device: &Devic
     let grads = GradientsParams::from_grads(loss.backward(), model);
     // The gradients laid out as a model, so the model's own export names them as transformers
     // does, whatever the family.
+    let exporter = match lora {
+        None => Exporter::new(),
+        Some(c) => Exporter::adapter(c),
+    };
     let gradients: BTreeMap<String, (Vec<usize>, Vec<f32>)> = model
         .clone()
         .map(&mut AsGradients { grads })
-        .export()
+        .export_with(exporter)
         .await?
         .into_iter()
         .map(|(name, shape, v)| (name, (shape, v)))
@@ -202,6 +215,81 @@ pub async fn compare(model: &SequenceClassifier, golden: &Golden, device: &Devic
         differences.push(d);
     }
     Ok(ParityReport { differences })
+}
+
+/// peft's numbers for LoRA on a tiny model (`scripts/goldens.py lora`): the adapter it drew, two
+/// steps' losses and gradients, and the adapter after one AdamW step between them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoraGolden {
+    /// The fixture folder under tests/fixtures.
+    pub fixture: String,
+    pub adapter_config: serde_json::Value,
+    pub lr: f64,
+    /// `adapter_model.safetensors`'s tensors as peft initialised them (B zero), and the head.
+    pub initial: BTreeMap<String, NamedTensor>,
+    pub first: Golden,
+    pub after_step: BTreeMap<String, NamedTensor>,
+    pub second: Golden,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NamedTensor {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+#[cfg(feature = "trainer")]
+impl LoraGolden {
+    pub fn from_json(bytes: &[u8], path: &str) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|e| Error::json(path, e))
+    }
+
+    /// The base model (`weights`, `config`) with peft's initial adapter, dropout off, compared at
+    /// the first step; one AdamW step at the golden learning rate; the adapter and the second step
+    /// compared. Names in the report start with `step 1`, `after the step` or `step 2`.
+    pub async fn compare(&self, config: &BertConfig, weights: WeightFile, device: &Device) -> Result<ParityReport> {
+        let path = format!("{}'s LoRA golden", self.fixture);
+        let lora = LoraConfig::from_adapter_json(self.adapter_config.to_string().as_bytes(), &path)?;
+        let mut initial = WeightFile::empty(&path);
+        for (name, t) in &self.initial {
+            initial.insert(name, t.shape.clone(), t.values.clone());
+        }
+        let mut config = config.clone();
+        config.hidden_dropout_prob = 0.0;
+        config.attention_probs_dropout_prob = 0.0;
+        config.classifier_dropout = Some(0.0);
+        let mut vars = Vars::from_file(weights, 0, config.initializer_range, device).with_lora(lora.clone(), Some(initial));
+        let model = SequenceClassifier::load(&mut vars, &config, &path)?;
+        let unused = vars.unused_adapter_tensors();
+        if !unused.is_empty() {
+            return Err(Error::Invalid(format!("{path}: the model has no place for {}", unused.join(", "))));
+        }
+        fn named(prefix: &'static str, r: ParityReport) -> impl Iterator<Item = Difference> {
+            r.differences.into_iter().map(move |mut d| {
+                d.name = format!("{prefix} {}", d.name);
+                d
+            })
+        }
+        let mut differences: Vec<Difference> = named("step 1", compare_with(&model, &self.first, device, Some(&lora)).await?).collect();
+
+        let input = self.first.input(device)?;
+        let n = self.first.labels.len();
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(self.first.labels.clone(), [n]), device);
+        let grads = GradientsParams::from_grads(cross_entropy(model.forward(input), labels).backward(), &model);
+        let settings = AdamWSettings { weight_decay: 0.0, ..Default::default() };
+        let model = AdamW::new(settings).step(self.lr, model, grads);
+
+        let after: BTreeMap<String, (Vec<usize>, Vec<f32>)> =
+            model.export_with(Exporter::adapter(&lora)).await?.into_iter().map(|(n, s, v)| (n, (s, v))).collect();
+        for (name, expected) in &self.after_step {
+            let (_, ours) = after
+                .get(name)
+                .ok_or_else(|| Error::Invalid(format!("{path}: the adapter has no `{name}` after the step")))?;
+            differences.push(difference(&format!("after the step {name}"), ours, &expected.values)?);
+        }
+        differences.extend(named("step 2", compare_with(&model, &self.second, device, Some(&lora)).await?));
+        Ok(ParityReport { differences })
+    }
 }
 
 /// Replaces every parameter by its gradient (zeros where none reached it).

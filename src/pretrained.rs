@@ -6,7 +6,8 @@ use burn::tensor::Device;
 
 use crate::data::{Task, TextTokenizer};
 use crate::error::{Error, Result};
-use crate::model::weights::{WeightFile, Vars, to_safetensors};
+use crate::model::lora_config::LoraConfig;
+use crate::model::weights::{Exporter, WeightFile, Vars, to_safetensors};
 use crate::model::{BertConfig, SequenceClassifier};
 
 /// A file's name (for messages) and contents.
@@ -34,19 +35,8 @@ impl ModelFiles {
     /// `tokenizer.json` / `vocab.txt`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_dir(dir: &std::path::Path) -> Result<Self> {
-        let read = |name: &str| -> Result<Option<NamedBytes>> {
-            let path = dir.join(name);
-            match std::fs::read(&path) {
-                Ok(bytes) => Ok(Some(NamedBytes { name: path.display().to_string(), bytes })),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(Error::io(path.display(), e)),
-            }
-        };
-        let require = |name: &str| -> Result<NamedBytes> {
-            read(name)?.ok_or_else(|| {
-                Error::io(dir.join(name).display(), std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"))
-            })
-        };
+        let read = |name: &str| read_if_there(dir, name);
+        let require = |name: &str| read_required(dir, name);
         let files = Self {
             config: require("config.json")?,
             weights: require("model.safetensors")?,
@@ -62,6 +52,27 @@ impl ModelFiles {
             });
         }
         Ok(files)
+    }
+
+    /// Takes config.json and the tokenizer files from `dir` where it has them (an adapter folder
+    /// over its base model).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn overlay_dir(&mut self, dir: &std::path::Path) -> Result<()> {
+        let read = |name: &str| read_if_there(dir, name);
+        if let Some(config) = read("config.json")? {
+            self.config = config;
+        }
+        for (name, slot) in TOKENIZER_FILES.iter().zip([
+            &mut self.tokenizer_json,
+            &mut self.vocab_txt,
+            &mut self.tokenizer_config,
+            &mut self.special_tokens_map,
+        ]) {
+            if let Some(file) = read(name)? {
+                *slot = Some(file);
+            }
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> Result<BertConfig> {
@@ -88,11 +99,98 @@ impl ModelFiles {
         device: &Device,
         seed: u64,
     ) -> Result<(SequenceClassifier, Vec<String>)> {
+        self.load_adapted(config, device, seed, None)
+    }
+
+    /// [`Self::load_model`] with LoRA adapters (`adapter`: a fresh one to train, or a trained one).
+    pub fn load_adapted(
+        &self,
+        config: &BertConfig,
+        device: &Device,
+        seed: u64,
+        adapter: Option<&Adapter>,
+    ) -> Result<(SequenceClassifier, Vec<String>)> {
         let checkpoint = WeightFile::from_bytes(&self.weights.bytes, &self.weights.name)?;
         let mut vars = Vars::from_file(checkpoint, seed, config.initializer_range, device);
+        if let Some(adapter) = adapter {
+            let weights = match &adapter.weights {
+                Some(file) => Some(WeightFile::from_bytes(&file.bytes, &file.name)?),
+                None => None,
+            };
+            vars = vars.with_lora(adapter.config.clone(), weights);
+        }
         let model = SequenceClassifier::load(&mut vars, config, &self.config.name)?;
+        if let Some(adapter) = adapter {
+            if vars.adapted() == 0 {
+                return Err(Error::Invalid(format!(
+                    "LoRA target modules `{}` match no linear layer of this {} model (its names end in {})",
+                    adapter.config.target_modules.to_string_list(),
+                    config.model_type.model_type(),
+                    config.model_type.linear_names().join(", ")
+                )));
+            }
+        }
+        if let Some(file) = adapter.and_then(|a| a.weights.as_ref()) {
+            let unused = vars.unused_adapter_tensors();
+            if !unused.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "{}: {} tensors match no module of this model or no target of its adapter_config.json, e.g. `{}`",
+                    file.name,
+                    unused.len(),
+                    unused[0]
+                )));
+            }
+        }
         Ok((model, vars.initialized().to_vec()))
     }
+}
+
+/// A LoRA adapter as peft keeps it in a folder: `adapter_config.json` and, once trained,
+/// `adapter_model.safetensors`.
+#[derive(Clone)]
+pub struct Adapter {
+    pub config: LoraConfig,
+    pub weights: Option<NamedBytes>,
+}
+
+pub const ADAPTER_CONFIG_FILE: &str = "adapter_config.json";
+pub const ADAPTER_WEIGHTS_FILE: &str = "adapter_model.safetensors";
+
+impl Adapter {
+    /// Reads an adapter folder's two files.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_dir(dir: &std::path::Path) -> Result<Self> {
+        let read = |name: &str| read_required(dir, name);
+        let config = read(ADAPTER_CONFIG_FILE)?;
+        Ok(Self {
+            config: LoraConfig::from_adapter_json(&config.bytes, &config.name)?,
+            weights: Some(read(ADAPTER_WEIGHTS_FILE)?),
+        })
+    }
+
+    /// Whether `dir` holds an adapter rather than a whole model.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn is_adapter_dir(dir: &std::path::Path) -> bool {
+        dir.join(ADAPTER_CONFIG_FILE).is_file()
+    }
+}
+
+/// A file of `dir`, or `None` where it has none.
+#[cfg(not(target_arch = "wasm32"))]
+fn read_if_there(dir: &std::path::Path, name: &str) -> Result<Option<NamedBytes>> {
+    let path = dir.join(name);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(NamedBytes { name: path.display().to_string(), bytes })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path.display(), e)),
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn read_required(dir: &std::path::Path, name: &str) -> Result<NamedBytes> {
+    read_if_there(dir, name)?.ok_or_else(|| {
+        Error::io(dir.join(name).display(), std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"))
+    })
 }
 
 /// The config a model is fine-tuned with: the checkpoint's, with the task's labels.
@@ -109,6 +207,24 @@ pub async fn save_pretrained(
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let tensors = model.export().await?;
     let mut files = vec![("model.safetensors".to_string(), to_safetensors(&tensors)?)];
+    files.extend(folder_files(config, base));
+    Ok(files)
+}
+
+/// The files of a trained adapter's folder: peft's `adapter_model.safetensors` (the adapters and
+/// the task head) and `adapter_config.json`, which `PeftModel.from_pretrained` loads, plus the task's
+/// config.json (its labels) and the tokenizer, so the folder also serves `webtune predict`.
+pub async fn save_adapter(
+    model: &SequenceClassifier,
+    lora: &LoraConfig,
+    config: &BertConfig,
+    base: &ModelFiles,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let tensors = model.export_with(Exporter::adapter(lora)).await?;
+    let mut files = vec![
+        (ADAPTER_WEIGHTS_FILE.to_string(), to_safetensors(&tensors)?),
+        (ADAPTER_CONFIG_FILE.to_string(), lora.to_adapter_json().into_bytes()),
+    ];
     files.extend(folder_files(config, base));
     Ok(files)
 }

@@ -340,3 +340,78 @@ fn every_family_trains_and_exports_as_itself() {
         assert_eq!(p["probabilities"].as_array().unwrap().len(), 2, "{family}: {p}");
     }
 }
+
+/// `--lora-r`: only the adapters and the head train and are saved, as peft names them; the adapter
+/// folder predicts like the merged model `--merge-lora` writes beside it, and a checkpoint holds the
+/// adapter and its moments, from which the run resumes to the same end.
+#[test]
+fn lora_trains_an_adapter_that_predicts_like_its_merged_model() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().to_str().unwrap();
+    let model = root().join("tests/fixtures/tiny-bert");
+    let data = glue("MRPC");
+    let summary = ok_json(webtune(&[
+        "train", "--model", model.to_str().unwrap(), "--task", "mrpc", "--data", data.to_str().unwrap(),
+        "--output-dir", out, "--backend", "cpu", "--max-steps", "4", "--save-strategy", "steps", "--save-steps", "2",
+        "--max-train-samples", "32", "--max-eval-samples", "16", "--learning-rate", "1e-2", "--quiet",
+        "--lora-r", "4", "--lora-alpha", "16", "--lora-target-modules", "query,value,dense", "--merge-lora",
+    ]));
+    assert_eq!(summary["steps"], 4);
+    assert!(!out_dir.path().join("model.safetensors").exists(), "a LoRA run saves the adapter, not the model");
+    let config: Value = serde_json::from_slice(&std::fs::read(out_dir.path().join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!((config["peft_type"].as_str(), config["task_type"].as_str(), config["r"].as_u64()), (Some("LORA"), Some("SEQ_CLS"), Some(4)));
+    assert_eq!(config["base_model_name_or_path"].as_str().unwrap(), std::fs::canonicalize(&model).unwrap().to_str().unwrap());
+    let names: Vec<String> = saved_weights_of(&out_dir.path().join("adapter_model.safetensors")).into_iter().map(|(n, _)| n).collect();
+    // 2 layers × (query, value, attention.output.dense, intermediate.dense, output.dense) + the
+    // pooler, two matrices each, and the head.
+    assert_eq!(names.len(), 2 * (2 * 5 + 1) + 2, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("base_model.model.")), "{names:?}");
+    assert!(names.contains(&"base_model.model.bert.encoder.layer.1.attention.self.value.lora_B.weight".to_string()));
+    assert!(names.contains(&"base_model.model.classifier.weight".to_string()));
+    let ck = out_dir.path().join("checkpoint-2");
+    assert!(ck.join("adapter_model.safetensors").exists() && !ck.join("model.safetensors").exists());
+    let moments = saved_weights_of(&ck.join("exp_avg.safetensors"));
+    assert_eq!(moments.len(), names.len(), "moments for the adapter and the head only");
+    let merged = out_dir.path().join("merged");
+    let from_adapter = ok_json(webtune(&["predict", "--model", out, "--backend", "cpu", "The cat sat.", "A cat sat."]));
+    let from_merged = ok_json(webtune(&["predict", "--model", merged.to_str().unwrap(), "--backend", "cpu", "The cat sat.", "A cat sat."]));
+    let (a, m) = (f32s(&from_adapter["probabilities"]), f32s(&from_merged["probabilities"]));
+    assert!(max_abs_diff(&a, &m) < 1e-5, "adapter {a:?}, merged {m:?}");
+    // Training moved the adapter away from the base model's function.
+    let base_weights = saved_weights(&model);
+    let merged_weights = saved_weights(&merged);
+    let moved = |name: &str| {
+        let b = &base_weights.iter().find(|(n, _)| n.ends_with(name)).unwrap().1;
+        let m = &merged_weights.iter().find(|(n, _)| n.ends_with(name)).unwrap().1;
+        max_abs_diff(b, m)
+    };
+    assert!(moved("layer.0.attention.self.query.weight") > 0.0, "the adapter was trained and merged");
+    assert_eq!(moved("layer.0.attention.self.key.weight"), 0.0, "an untargeted layer stays frozen");
+    assert_eq!(moved("embeddings.word_embeddings.weight"), 0.0, "the embeddings stay frozen");
+    let scored = ok_json(webtune(&["evaluate", "--model", out, "--task", "mrpc", "--data", data.to_str().unwrap(), "--backend", "cpu"]));
+    assert_eq!(scored["examples"], 408);
+
+    // Resumed from the adapter checkpoint of step 2, the run ends with the same adapter.
+    let resumed_dir = tempfile::tempdir().unwrap();
+    let resumed = resumed_dir.path().to_str().unwrap();
+    ok_json(webtune(&[
+        "train", "--model", model.to_str().unwrap(), "--task", "mrpc", "--data", data.to_str().unwrap(),
+        "--output-dir", resumed, "--backend", "cpu", "--max-steps", "4", "--save-strategy", "no",
+        "--max-train-samples", "32", "--max-eval-samples", "16", "--learning-rate", "1e-2", "--quiet",
+        "--resume-from-checkpoint", out_dir.path().join("checkpoint-2").to_str().unwrap(),
+    ]));
+    let (whole, again) = (
+        saved_weights_of(&out_dir.path().join("adapter_model.safetensors")),
+        saved_weights_of(&resumed_dir.path().join("adapter_model.safetensors")),
+    );
+    assert_eq!(whole.len(), again.len());
+    for ((name, a), (_, b)) in whole.iter().zip(&again) {
+        assert!(max_abs_diff(a, b) <= 1e-6, "{name} after resuming differs by {}", max_abs_diff(a, b));
+    }
+
+    let err = err_text(webtune(&[
+        "train", "--model", model.to_str().unwrap(), "--task", "mrpc", "--data", data.to_str().unwrap(),
+        "--output-dir", out, "--backend", "cpu", "--max-steps", "1", "--lora-r", "4", "--lora-target-modules", "q_lin",
+    ]));
+    assert!(err.contains("q_lin") && err.contains("query, key, value, dense"), "{err}");
+}

@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use common::*;
 use webtune::model::BertConfig;
 use webtune::model::weights::WeightFile;
-use webtune::parity::{Golden, compare};
+use webtune::parity::{Golden, LoraGolden, compare};
 
 const TOLERANCE: f32 = 1e-4;
 /// What each golden file holds, in the report's order (gradients by name).
@@ -115,4 +115,52 @@ fn every_family_matches_transformers_on_cpu() {
 #[test]
 fn every_family_matches_transformers_on_wgpu() {
     check_families(wgpu(), "wgpu", &["roberta", "albert", "distilbert"]);
+}
+
+/// LoRA against peft (`scripts/goldens.py lora`): from the adapter peft drew, the logits, loss and
+/// the gradients of every adapter matrix and of the head at the first step, the adapter after one
+/// AdamW step, and the same values at the second step. BERT's query/value, BERT with all-linear
+/// (the pooler too) and rsLoRA's scaling, DistilBERT with its own names and two-layer head.
+fn check_lora(device: Device, backend: &str, cases: &[&str]) {
+    for case in cases {
+        let name = format!("lora_{case}.json");
+        let golden = LoraGolden::from_json(&std::fs::read(root().join("tests/goldens").join(&name)).unwrap(), &name).unwrap();
+        let dir = root().join("tests/fixtures").join(&golden.fixture);
+        let config = BertConfig::from_json(&std::fs::read(dir.join("config.json")).unwrap(), "config.json").unwrap();
+        let weights = WeightFile::from_bytes(&std::fs::read(dir.join("model.safetensors")).unwrap(), "model.safetensors").unwrap();
+        let report = pollster::block_on(golden.compare(&config, weights, &device.clone().autodiff())).unwrap();
+        let trained = golden.initial.len();
+        let expected = 2 * (3 + trained) + trained;
+        assert_eq!(report.differences.len(), expected, "{case}: every golden value compared");
+        assert!(golden.first.grads.keys().any(|n| n.ends_with("lora_A.weight")), "{case}: adapters are compared");
+        let failures = report.failures(TOLERANCE);
+        assert!(failures.is_empty(), "{case}/{backend}: {}", failures.join("; "));
+    }
+}
+
+#[test]
+fn lora_matches_peft_on_cpu() {
+    check_lora(cpu(), "cpu", &["bert", "bert_all_linear", "distilbert"]);
+}
+
+#[test]
+fn lora_matches_peft_on_wgpu() {
+    check_lora(wgpu(), "wgpu", &["bert"]);
+}
+
+/// The LoRA check can fail: peft's adapter with another alpha (scaling 4 instead of 2) is caught.
+#[test]
+fn a_lora_with_another_scaling_is_caught() {
+    let name = "lora_bert.json";
+    let mut golden = LoraGolden::from_json(&std::fs::read(root().join("tests/goldens").join(name)).unwrap(), name).unwrap();
+    golden.adapter_config["lora_alpha"] = serde_json::json!(16);
+    let dir = root().join("tests/fixtures").join(&golden.fixture);
+    let config = BertConfig::from_json(&std::fs::read(dir.join("config.json")).unwrap(), "config.json").unwrap();
+    let weights = WeightFile::from_bytes(&std::fs::read(dir.join("model.safetensors")).unwrap(), "model.safetensors").unwrap();
+    let report = pollster::block_on(golden.compare(&config, weights, &cpu().autodiff())).unwrap();
+    let failures = report.failures(TOLERANCE);
+    // With B = 0 the adapter changes nothing at the first step, only B's (scaled) gradient; after
+    // the step, B and the logits show the scaling.
+    assert!(failures.iter().any(|f| f.starts_with("after the step base_model.model.bert.encoder.layer.0.attention.self.query.lora_B")), "{failures:?}");
+    assert!(failures.iter().any(|f| f.starts_with("step 2 logits")), "{failures:?}");
 }

@@ -16,7 +16,8 @@ use serde_json::json;
 use webtune::data::{Split, Task, TextTokenizer};
 use webtune::device::Backend;
 use webtune::checkpoints;
-use webtune::pretrained::{ModelFiles, folder_files, save_pretrained, task_config};
+use webtune::model::lora_config::{LoraConfig, TargetModules};
+use webtune::pretrained::{Adapter, ModelFiles, folder_files, save_adapter, save_pretrained, task_config};
 use webtune::train::{
     Checkpoint, Control, Event, Flow, Precision, SaveStrategy, TaskData, TrainingArgs, evaluate, labels_of, tokenize,
     train_with_control,
@@ -158,6 +159,51 @@ struct TrainCmd {
     group_by_length: bool,
     #[command(flatten)]
     mixed_precision: MixedPrecision,
+    #[command(flatten)]
+    lora: LoraArgs,
+}
+
+/// peft's LoRA, by peft's names.
+#[derive(Args, Debug, Clone)]
+struct LoraArgs {
+    /// Train LoRA adapters of rank R beside the frozen model (and the task head whole) instead of
+    /// every weight: far less memory, and the output is a small adapter peft loads. Off by default.
+    #[arg(long, value_name = "R")]
+    lora_r: Option<usize>,
+    /// The adapters' output is scaled by lora_alpha / r (peft's default 8).
+    #[arg(long, default_value_t = 8.0, requires = "lora_r")]
+    lora_alpha: f64,
+    /// Dropout on the adapters' input (peft's default 0).
+    #[arg(long, default_value_t = 0.0, requires = "lora_r")]
+    lora_dropout: f64,
+    /// The layers given adapters, by their names' last part: query,value (the default; DistilBERT's
+    /// q_lin,v_lin), any of key, dense, ..., or all-linear.
+    #[arg(long, requires = "lora_r")]
+    lora_target_modules: Option<String>,
+    /// Also write the model with the adapters merged into its weights, a plain model folder, to
+    /// OUTPUT_DIR/merged.
+    #[arg(long, requires = "lora_r")]
+    merge_lora: bool,
+}
+
+impl LoraArgs {
+    /// The LoRA to train on a model of `family` given as `model` (recorded as the adapter's base).
+    fn config(&self, family: webtune::model::Family, model: &str) -> Result<Option<LoraConfig>> {
+        let Some(r) = self.lora_r else { return Ok(None) };
+        let mut c = LoraConfig::new(r, family);
+        c.lora_alpha = self.lora_alpha;
+        c.lora_dropout = self.lora_dropout;
+        if let Some(t) = &self.lora_target_modules {
+            c.target_modules = TargetModules::parse(t)?;
+        }
+        // A local folder by its absolute path, so the adapter finds its base from anywhere.
+        c.base_model_name_or_path = Some(match std::fs::canonicalize(model) {
+            Ok(path) => path.display().to_string(),
+            Err(_) => model.to_string(),
+        });
+        c.validate()?;
+        Ok(Some(c))
+    }
 }
 
 /// transformers' flags of the same names.
@@ -239,6 +285,12 @@ struct BenchCmd {
     data: Option<PathBuf>,
     #[command(flatten)]
     mixed_precision: MixedPrecision,
+    /// Train LoRA adapters of rank R instead of every weight (see `train --lora-r`).
+    #[arg(long, value_name = "R")]
+    lora_r: Option<usize>,
+    /// With --lora-r: the layers given adapters (query,value by default, or all-linear).
+    #[arg(long, requires = "lora_r")]
+    lora_target_modules: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -323,19 +375,47 @@ struct Loaded {
     config: webtune::model::BertConfig,
     tokenizer: TextTokenizer,
     device: burn::tensor::Device,
+    /// A trained LoRA adapter, when --model named an adapter folder (`files` are then its base's).
+    adapter: Option<Adapter>,
+}
+
+impl Loaded {
+    fn load_model(&self, config: &webtune::model::BertConfig, device: &burn::tensor::Device, seed: u64) -> Result<(webtune::model::SequenceClassifier, Vec<String>)> {
+        self.files.load_adapted(config, device, seed, self.adapter.as_ref())
+    }
 }
 
 async fn load(common: &Common) -> Result<Loaded> {
     let model = common.model.clone().unwrap_or_else(default_model);
     let dir = webtune::source::resolve_model(&model)?;
-    load_files(ModelFiles::from_dir(&dir)?, &common.backend).await
+    let (files, adapter) = model_or_adapter(&dir)?;
+    let mut loaded = load_files(files, &common.backend).await?;
+    loaded.adapter = adapter;
+    Ok(loaded)
+}
+
+/// A model folder, or an adapter folder and the base model its adapter_config.json names (the
+/// adapter folder's own config.json, with the task's labels, and tokenizer files win over the base's).
+fn model_or_adapter(dir: &Path) -> Result<(ModelFiles, Option<Adapter>)> {
+    if !Adapter::is_adapter_dir(dir) {
+        return Ok((ModelFiles::from_dir(dir)?, None));
+    }
+    let adapter = Adapter::from_dir(dir)?;
+    let base = adapter.config.base_model_name_or_path.clone().ok_or_else(|| Error::Config {
+        path: dir.join(webtune::pretrained::ADAPTER_CONFIG_FILE).display().to_string(),
+        field: "base_model_name_or_path".into(),
+        reason: "missing: the adapter does not say which model it was trained on".into(),
+    })?;
+    let mut files = ModelFiles::from_dir(&webtune::source::resolve_model(&base)?)?;
+    files.overlay_dir(dir)?;
+    Ok((files, Some(adapter)))
 }
 
 async fn load_files(files: ModelFiles, backend: &str) -> Result<Loaded> {
     let config = files.config()?;
     let tokenizer = files.tokenizer(&config)?;
     let device = Backend::parse(backend)?.init().await?;
-    Ok(Loaded { files, config, tokenizer, device })
+    Ok(Loaded { files, config, tokenizer, device, adapter: None })
 }
 
 async fn run_train(cmd: TrainCmd) -> Result<()> {
@@ -358,8 +438,8 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         replicas: Vec::new(),
         group_by_length: cmd.group_by_length,
         precision: cmd.mixed_precision.precision(),
+        lora: None,
     };
-    args.validate()?;
 
     // A resumed run takes its model from the checkpoint, which is a model folder too.
     let saved = match cmd.resume_from_checkpoint.as_deref() {
@@ -372,6 +452,12 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         None => load(&cmd.common).await?,
     };
     let config = task_config(&loaded.config, task);
+    // A resumed LoRA run continues with its checkpoint's adapter and settings.
+    args.lora = match saved.as_ref().and_then(|s| s.adapter.as_ref()) {
+        Some(adapter) => Some(adapter.config.clone()),
+        None => cmd.lora.config(config.model_type, &cmd.common.model.clone().unwrap_or_else(default_model))?,
+    };
+    args.validate()?;
     let mut train_rows = task.read_split(&data_dir, Split::Train)?;
     let mut eval_rows = task.read_split(&data_dir, Split::Validation)?;
     if let Some(n) = cmd.max_train_samples {
@@ -400,7 +486,11 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     for spec in &cmd.devices {
         args.replicas.push(webtune::device::open(spec).await?.autodiff());
     }
-    let (model, initialized) = loaded.files.load_model(&config, &device, args.seed)?;
+    let adapter = match saved.as_ref().and_then(|s| s.adapter.clone()) {
+        Some(trained) => Some(trained),
+        None => args.lora.clone().map(|config| Adapter { config, weights: None }),
+    };
+    let (model, initialized) = loaded.files.load_adapted(&config, &device, args.seed, adapter.as_ref())?;
     let resume = match &saved {
         Some(saved) => Some(saved.resume(&config, &device)?),
         None => None,
@@ -505,9 +595,20 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         return Err(e);
     }
 
-    let files = save_pretrained(&model.valid(), &config, &loaded.files).await?;
+    let model = model.valid();
+    let files = match &args.lora {
+        None => save_pretrained(&model, &config, &loaded.files).await?,
+        Some(lora) => save_adapter(&model, lora, &config, &loaded.files).await?,
+    };
     for (name, bytes) in files {
         write_atomically(&output_dir.join(name), &bytes)?;
+    }
+    if cmd.lora.merge_lora {
+        let merged = output_dir.join("merged");
+        std::fs::create_dir_all(&merged).map_err(|e| Error::io(merged.display(), e))?;
+        for (name, bytes) in save_pretrained(&model, &config, &loaded.files).await? {
+            write_atomically(&merged.join(name), &bytes)?;
+        }
     }
     let mut summary = json!({
         "output_dir": output_dir.display().to_string(),
@@ -577,7 +678,7 @@ async fn run_evaluate(cmd: EvaluateCmd) -> Result<()> {
     let labels = labels_of(task, &rows, &data_dir.join(task.file_name(split)).display().to_string())?;
     let encoded = tokenize(&loaded.tokenizer, &rows)?;
     check_labels(&loaded.config, task)?;
-    let (model, initialized) = loaded.files.load_model(&loaded.config, &loaded.device, 0)?;
+    let (model, initialized) = loaded.load_model(&loaded.config, &loaded.device, 0)?;
     refuse_untrained(&initialized, &loaded.files)?;
     let metrics = evaluate(&model, task, &encoded, &labels, cmd.batch_size, loaded.tokenizer.pad_id(), &loaded.device).await?;
     println!("{}", serde_json::to_string(&metrics).expect("metrics serialize"));
@@ -586,7 +687,7 @@ async fn run_evaluate(cmd: EvaluateCmd) -> Result<()> {
 
 async fn run_predict(cmd: PredictCmd) -> Result<()> {
     let loaded = load(&cmd.common).await?;
-    let (model, initialized) = loaded.files.load_model(&loaded.config, &loaded.device, 0)?;
+    let (model, initialized) = loaded.load_model(&loaded.config, &loaded.device, 0)?;
     refuse_untrained(&initialized, &loaded.files)?;
     let p = webtune::predict::predict(
         &model,
@@ -626,19 +727,30 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
     let backend = Backend::parse(&cmd.backend)?;
     let device = backend.init().await?;
     let ad = device.clone().autodiff();
-    let (model, tokenizer) = match webtune::bench::named_config(&cmd.model) {
+    let lora = LoraArgs {
+        lora_r: cmd.lora_r,
+        lora_alpha: 8.0,
+        lora_dropout: 0.0,
+        lora_target_modules: cmd.lora_target_modules.clone(),
+        merge_lora: false,
+    };
+    let (model, tokenizer, lora) = match webtune::bench::named_config(&cmd.model) {
         Some(config) => {
             // Named shapes share bert-base-uncased's vocabulary, which all-MiniLM-L6-v2's
             // tokenizer has too.
             let files = ModelFiles::from_dir(&webtune::source::resolve_model(&default_model())?)?;
             let tokenizer = files.tokenizer(&config)?;
-            (webtune::bench::random_model(&config.with_labels(Task::Mrpc.labels()), &ad)?, tokenizer)
+            let lora = lora.config(config.model_type, &cmd.model)?;
+            let config = config.with_labels(Task::Mrpc.labels());
+            (webtune::bench::random_model(&config, &ad, lora.as_ref())?, tokenizer, lora)
         }
         None => {
             let files = ModelFiles::from_dir(&webtune::source::resolve_model(&cmd.model)?)?;
             let config = task_config(&files.config()?, Task::Mrpc);
             let tokenizer = files.tokenizer(&config)?;
-            (files.load_model(&config, &ad, 42)?.0, tokenizer)
+            let lora = lora.config(config.model_type, &cmd.model)?;
+            let adapter = lora.clone().map(|config| Adapter { config, weights: None });
+            (files.load_adapted(&config, &ad, 42, adapter.as_ref())?.0, tokenizer, lora)
         }
     };
     let data = cmd.data.clone().unwrap_or_else(|| default_data(Task::Mrpc));
@@ -668,6 +780,9 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
     obj.insert("model".into(), json!(cmd.model));
     obj.insert("batch_size".into(), json!(cmd.per_device_train_batch_size));
     obj.insert("precision".into(), json!(precision.name()));
+    if let Some(lora) = &lora {
+        obj.insert("lora".into(), json!({"r": lora.r, "target_modules": lora.target_modules.to_string_list()}));
+    }
     obj.insert("versions".into(), json!({"webtune": env!("CARGO_PKG_VERSION"), "burn": "0.22.1"}));
     println!("{out}");
     Ok(())

@@ -10,6 +10,7 @@ use burn::tensor::Tensor;
 use super::bert::{BertEmbeddings, BertInput, BertLayer, LayerLayout, additive_mask, first_token};
 use super::config::BertConfig;
 use super::dropout::dropout;
+use super::lora::LoraLinear;
 use super::weights::{Exporter, Vars};
 use crate::error::Result;
 
@@ -29,11 +30,11 @@ const LAYOUT: LayerLayout = LayerLayout {
 pub struct AlbertModel {
     pub embeddings: BertEmbeddings,
     /// transformers: `encoder.embedding_hidden_mapping_in`
-    pub embedding_hidden_mapping_in: Linear,
+    pub embedding_hidden_mapping_in: LoraLinear,
     /// transformers: `encoder.albert_layer_groups.G.albert_layers.J`
     pub albert_layer_groups: Vec<Vec<BertLayer>>,
     /// transformers: `pooler`
-    pub pooler: Linear,
+    pub pooler: LoraLinear,
     #[module(skip)]
     pub num_hidden_layers: usize,
 }
@@ -60,9 +61,9 @@ impl AlbertForSequenceClassification {
         Ok(Self {
             albert: AlbertModel {
                 embeddings: BertEmbeddings::load(vars, "albert.embeddings", c, width, true, 0)?,
-                embedding_hidden_mapping_in: vars.linear("albert.encoder.embedding_hidden_mapping_in", width, c.hidden_size)?,
+                embedding_hidden_mapping_in: vars.dense("albert.encoder.embedding_hidden_mapping_in", width, c.hidden_size)?,
                 albert_layer_groups,
-                pooler: vars.linear("albert.pooler", c.hidden_size, c.hidden_size)?,
+                pooler: vars.dense("albert.pooler", c.hidden_size, c.hidden_size)?,
                 num_hidden_layers: c.num_hidden_layers,
             },
             dropout: DropoutConfig::new(c.classifier_dropout.unwrap_or(0.1)).init(),
@@ -73,13 +74,13 @@ impl AlbertForSequenceClassification {
     pub fn export(&self, ex: &mut Exporter) {
         let a = &self.albert;
         a.embeddings.export(ex, "albert.embeddings");
-        ex.linear("albert.encoder.embedding_hidden_mapping_in", &a.embedding_hidden_mapping_in);
+        ex.dense("albert.encoder.embedding_hidden_mapping_in", &a.embedding_hidden_mapping_in);
         for (g, group) in a.albert_layer_groups.iter().enumerate() {
             for (j, layer) in group.iter().enumerate() {
                 layer.export(ex, &layer_name(g, j), &LAYOUT);
             }
         }
-        ex.linear("albert.pooler", &a.pooler);
+        ex.dense("albert.pooler", &a.pooler);
         ex.linear("classifier", &self.classifier);
     }
 

@@ -14,6 +14,7 @@ use burn::tensor::{Int, Tensor};
 use super::config::{Activation, BertConfig};
 use super::dropout::dropout;
 use super::gelu::gelu;
+use super::lora::LoraLinear;
 use super::softmax::attention_probs;
 use super::weights::{Exporter, Vars};
 use crate::error::Result;
@@ -115,9 +116,9 @@ impl LayerLayout {
 
 #[derive(Module, Debug)]
 pub struct BertSelfAttention {
-    pub query: Linear,
-    pub key: Linear,
-    pub value: Linear,
+    pub query: LoraLinear,
+    pub key: LoraLinear,
+    pub value: LoraLinear,
     pub dropout: Dropout,
     pub num_heads: usize,
 }
@@ -126,18 +127,18 @@ impl BertSelfAttention {
     fn load(vars: &mut Vars, p: &str, n: &LayerLayout, c: &BertConfig) -> Result<Self> {
         let h = c.hidden_size;
         Ok(Self {
-            query: vars.linear(&format!("{p}.{}", n.query), h, h)?,
-            key: vars.linear(&format!("{p}.{}", n.key), h, h)?,
-            value: vars.linear(&format!("{p}.{}", n.value), h, h)?,
+            query: vars.dense(&format!("{p}.{}", n.query), h, h)?,
+            key: vars.dense(&format!("{p}.{}", n.key), h, h)?,
+            value: vars.dense(&format!("{p}.{}", n.value), h, h)?,
             dropout: DropoutConfig::new(c.attention_probs_dropout_prob).init(),
             num_heads: c.num_attention_heads,
         })
     }
 
     fn export(&self, ex: &mut Exporter, p: &str, n: &LayerLayout) {
-        ex.linear(&format!("{p}.{}", n.query), &self.query);
-        ex.linear(&format!("{p}.{}", n.key), &self.key);
-        ex.linear(&format!("{p}.{}", n.value), &self.value);
+        ex.dense(&format!("{p}.{}", n.query), &self.query);
+        ex.dense(&format!("{p}.{}", n.key), &self.key);
+        ex.dense(&format!("{p}.{}", n.value), &self.value);
     }
 
     /// `mask` is additive, [batch, 1, 1, seq]: 0 for tokens, a large negative for padding.
@@ -157,7 +158,7 @@ impl BertSelfAttention {
 /// (`BertSelfOutput` and `BertOutput` in transformers).
 #[derive(Module, Debug)]
 pub struct BertResidual {
-    pub dense: Linear,
+    pub dense: LoraLinear,
     pub layer_norm: LayerNorm,
     pub dropout: Dropout,
 }
@@ -165,14 +166,14 @@ pub struct BertResidual {
 impl BertResidual {
     fn load(vars: &mut Vars, dense: &str, norm: &str, d_in: usize, c: &BertConfig, dropout: bool) -> Result<Self> {
         Ok(Self {
-            dense: vars.linear(dense, d_in, c.hidden_size)?,
+            dense: vars.dense(dense, d_in, c.hidden_size)?,
             layer_norm: vars.layer_norm(norm, c.hidden_size, c.layer_norm_eps)?,
             dropout: DropoutConfig::new(if dropout { c.hidden_dropout_prob } else { 0.0 }).init(),
         })
     }
 
     fn export(&self, ex: &mut Exporter, dense: &str, norm: &str) {
-        ex.linear(dense, &self.dense);
+        ex.dense(dense, &self.dense);
         ex.layer_norm(norm, &self.layer_norm);
     }
 
@@ -189,7 +190,7 @@ pub struct BertLayer {
     /// transformers: `attention.output`
     pub attention_output: BertResidual,
     /// transformers: `intermediate.dense`
-    pub intermediate: Linear,
+    pub intermediate: LoraLinear,
     /// transformers: `output`
     pub output: BertResidual,
     #[module(skip)]
@@ -209,7 +210,7 @@ impl BertLayer {
                 c,
                 n.attention_output_dropout,
             )?,
-            intermediate: vars.linear(&name(n.intermediate), c.hidden_size, c.intermediate_size)?,
+            intermediate: vars.dense(&name(n.intermediate), c.hidden_size, c.intermediate_size)?,
             output: BertResidual::load(vars, &name(n.output_dense), &name(n.output_norm), c.intermediate_size, c, true)?,
             activation: act,
         })
@@ -219,7 +220,7 @@ impl BertLayer {
         let name = |suffix: &str| format!("{p}.{suffix}");
         self.attention.export(ex, p, n);
         self.attention_output.export(ex, &name(n.attention_dense), &name(n.attention_norm));
-        ex.linear(&name(n.intermediate), &self.intermediate);
+        ex.dense(&name(n.intermediate), &self.intermediate);
         self.output.export(ex, &name(n.output_dense), &name(n.output_norm));
     }
 
@@ -258,7 +259,7 @@ pub struct BertModel {
     /// transformers: `encoder.layer`
     pub layer: Vec<BertLayer>,
     /// transformers: `pooler.dense`; RoBERTa's and ELECTRA's heads read the first token instead.
-    pub pooler: Option<Linear>,
+    pub pooler: Option<LoraLinear>,
 }
 
 impl BertModel {
@@ -272,7 +273,7 @@ impl BertModel {
                 .map(|i| BertLayer::load(vars, &format!("{p}.encoder.layer.{i}"), &LayerLayout::BERT, c, act))
                 .collect::<Result<_>>()?,
             pooler: match pooler {
-                true => Some(vars.linear(&format!("{p}.pooler.dense"), c.hidden_size, c.hidden_size)?),
+                true => Some(vars.dense(&format!("{p}.pooler.dense"), c.hidden_size, c.hidden_size)?),
                 false => None,
             },
         })
@@ -284,7 +285,7 @@ impl BertModel {
             layer.export(ex, &format!("{p}.encoder.layer.{i}"), &LayerLayout::BERT);
         }
         if let Some(pooler) = &self.pooler {
-            ex.linear(&format!("{p}.pooler.dense"), pooler);
+            ex.dense(&format!("{p}.pooler.dense"), pooler);
         }
     }
 

@@ -37,9 +37,13 @@ impl SequenceClassifier {
         })
     }
 
-    /// Every tensor under its transformers name, in transformers' layout.
+    /// Every tensor under its transformers name, in transformers' layout (adapters merged).
     pub async fn export(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
-        let mut ex = Exporter::new();
+        self.export_with(Exporter::new()).await
+    }
+
+    /// The tensors `ex` selects: a whole model, or an adapter's ([`Exporter::adapter`]).
+    pub async fn export_with(&self, mut ex: Exporter) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
         match self {
             Self::Bert(m) => m.export(&mut ex),
             Self::DistilBert(m) => m.export(&mut ex),

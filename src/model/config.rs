@@ -72,6 +72,16 @@ impl Family {
             Family::Albert => "AlbertForSequenceClassification",
         }
     }
+
+    /// The last part of the names of its encoder's linear layers: what LoRA's target modules match.
+    pub fn linear_names(self) -> &'static [&'static str] {
+        match self {
+            Family::DistilBert => &["q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2"],
+            Family::Albert => &["query", "key", "value", "dense", "ffn", "ffn_output", "embedding_hidden_mapping_in", "pooler"],
+            Family::Electra => &["query", "key", "value", "dense", "embeddings_project"],
+            Family::Bert | Family::Roberta | Family::XlmRoberta => &["query", "key", "value", "dense"],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

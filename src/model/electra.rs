@@ -4,12 +4,12 @@
 //! `classifier.out_proj`).
 
 use burn::module::Module;
-use burn::nn::Linear;
 use burn::tensor::Tensor;
 
 use super::bert::{BertInput, BertModel, first_token};
 use super::config::{Activation, BertConfig};
 use super::head::ClassificationHead;
+use super::lora::LoraLinear;
 use super::weights::{Exporter, Vars};
 use crate::error::Result;
 
@@ -17,7 +17,7 @@ use crate::error::Result;
 pub struct ElectraForSequenceClassification {
     pub electra: BertModel,
     /// transformers: `electra.embeddings_project`, when `embedding_size` differs from the hidden size.
-    pub embeddings_project: Option<Linear>,
+    pub embeddings_project: Option<LoraLinear>,
     pub classifier: ClassificationHead,
 }
 
@@ -29,7 +29,7 @@ impl ElectraForSequenceClassification {
             electra: BertModel::load(vars, "electra", c, config_path, false, 0)?,
             embeddings_project: match width == c.hidden_size {
                 true => None,
-                false => Some(vars.linear("electra.embeddings_project", width, c.hidden_size)?),
+                false => Some(vars.dense("electra.embeddings_project", width, c.hidden_size)?),
             },
             // transformers' head uses GELU whatever the encoder's activation.
             classifier: ClassificationHead::load(
@@ -46,7 +46,7 @@ impl ElectraForSequenceClassification {
     pub fn export(&self, ex: &mut Exporter) {
         self.electra.export(ex, "electra");
         if let Some(project) = &self.embeddings_project {
-            ex.linear("electra.embeddings_project", project);
+            ex.dense("electra.embeddings_project", project);
         }
         self.classifier.export(ex);
     }

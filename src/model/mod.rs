@@ -23,6 +23,9 @@ pub mod head;
 #[cfg(feature = "trainer")]
 pub mod host;
 #[cfg(feature = "trainer")]
+pub mod lora;
+pub mod lora_config;
+#[cfg(feature = "trainer")]
 pub mod roberta;
 #[cfg(feature = "trainer")]
 pub mod softmax;

@@ -5,13 +5,15 @@
 use std::collections::{HashMap, HashSet};
 
 use burn::module::Param;
-use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::{Device, Tensor, TensorData, Transaction};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand_distr::{Distribution, Normal};
+use rand_distr::{Distribution, Normal, Uniform};
 use safetensors::{Dtype, SafeTensors};
 
+use super::lora::{Lora, LoraLinear};
+use super::lora_config::{ADAPTER_PREFIX, LoraConfig};
 use crate::error::{Error, Result};
 
 /// All tensors of a `model.safetensors`, as f32 on the host.
@@ -61,6 +63,11 @@ impl WeightFile {
             path: path.into(),
             tensors,
         })
+    }
+
+    /// A file with no tensors yet, to be filled with [`Self::insert`].
+    pub fn empty(path: &str) -> Self {
+        Self { path: path.into(), tensors: HashMap::new() }
     }
 
     pub fn path(&self) -> &str {
@@ -126,8 +133,25 @@ pub struct Vars {
     initialized: Vec<String>,
     used: HashSet<String>,
     rng: StdRng,
+    seed: u64,
     std: f64,
     device: Device,
+    /// Set while a model is built for LoRA: every tensor is frozen except the adapters and the
+    /// modules the adapter saves whole.
+    lora: Option<Adapting>,
+}
+
+const LORA_STREAM: u64 = 0x4c6f_5241;
+
+/// The LoRA a model is being built with, and the adapter file it continues from.
+struct Adapting {
+    config: LoraConfig,
+    /// An adapter folder's `adapter_model.safetensors` (`base_model.model.`-prefixed names).
+    adapter: Option<WeightFile>,
+    used: HashSet<String>,
+    /// The layers given an adapter so far.
+    adapted: usize,
+    rng: StdRng,
 }
 
 impl Vars {
@@ -140,9 +164,21 @@ impl Vars {
             initialized: Vec::new(),
             used: HashSet::new(),
             rng: StdRng::seed_from_u64(init_seed),
+            seed: init_seed,
             std,
             device: device.clone(),
+            lora: None,
         }
+    }
+
+    /// Builds the model with LoRA adapters on `config.target_modules`, everything else frozen but
+    /// `config.modules_to_save`; the adapters and saved modules come from `adapter` when given
+    /// (a trained adapter), else A is drawn as peft draws it (Kaiming-uniform) and B is zero.
+    pub fn with_lora(mut self, config: LoraConfig, adapter: Option<WeightFile>) -> Self {
+        // A stream of its own (from the run's seed), so the head is drawn the same with or without LoRA.
+        let rng = StdRng::seed_from_u64(self.seed ^ LORA_STREAM);
+        self.lora = Some(Adapting { config, adapter, used: HashSet::new(), adapted: 0, rng });
+        self
     }
 
     /// Every tensor must come from `file` (a checkpoint's own files, where nothing is optional).
@@ -158,8 +194,10 @@ impl Vars {
             initialized: Vec::new(),
             used: HashSet::new(),
             rng: StdRng::seed_from_u64(init_seed),
+            seed: init_seed,
             std,
             device: device.clone(),
+            lora: None,
         }
     }
 
@@ -174,6 +212,12 @@ impl Vars {
 
     /// A tensor by its transformers name and shape, as laid out in the checkpoint.
     pub fn host(&mut self, name: &str, shape: &[usize], init: Init) -> Result<Vec<f32>> {
+        // A trained adapter carries the modules it trained whole (the head): those come from it.
+        if let Some(lora) = &mut self.lora {
+            if lora.adapter.is_some() && lora.config.saves(name) {
+                return lora.tensor(&format!("{ADAPTER_PREFIX}{name}"), shape);
+            }
+        }
         let optional = self.optional_prefixes.iter().any(|p| name.starts_with(p));
         let mut reason = String::new();
         if let Some(ckpt) = &self.checkpoint {
@@ -223,22 +267,102 @@ impl Vars {
         let b = self.tensor(&format!("{name}.bias"), [d_out], Init::Zeros)?;
         let w = Tensor::from_data(TensorData::new(transpose(&w, d_out, d_in), [d_in, d_out]), &self.device);
         Ok(Linear {
-            weight: Param::from_tensor(w),
-            bias: Some(Param::from_tensor(b)),
+            weight: self.param(name, w),
+            bias: Some(self.param(name, b)),
         })
     }
 
+    /// A linear layer of the encoder, with a LoRA adapter when one is being built and `name` is
+    /// among its targets.
+    pub fn dense(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<LoraLinear> {
+        let base_layer = self.linear(name, d_in, d_out)?;
+        let Some(lora) = &mut self.lora else {
+            return Ok(LoraLinear::plain(base_layer));
+        };
+        if !lora.config.target_modules.matches(name) {
+            return Ok(LoraLinear::plain(base_layer));
+        }
+        lora.adapted += 1;
+        let r = lora.config.r;
+        let (a_name, b_name) = (format!("{ADAPTER_PREFIX}{name}.lora_A.weight"), format!("{ADAPTER_PREFIX}{name}.lora_B.weight"));
+        let (a, b) = match lora.adapter.is_some() {
+            true => (lora.tensor(&a_name, &[r, d_in])?, lora.tensor(&b_name, &[d_out, r])?),
+            false => {
+                // peft: kaiming_uniform_(A, a=√5), i.e. U(-1/√in, 1/√in); B = 0.
+                let bound = 1.0 / (d_in as f64).sqrt();
+                let uniform = Uniform::new_inclusive(-bound, bound).expect("bound is finite");
+                ((0..r * d_in).map(|_| uniform.sample(&mut lora.rng) as f32).collect(), vec![0.0; d_out * r])
+            }
+        };
+        let weight = |values: Vec<f32>, rows: usize, cols: usize| {
+            Param::from_tensor(Tensor::from_data(TensorData::new(transpose(&values, rows, cols), [cols, rows]), &self.device))
+        };
+        let (dropout, scaling) = (lora.config.lora_dropout, lora.config.scaling());
+        let lora = Lora {
+            lora_a: Linear { weight: weight(a, r, d_in), bias: None },
+            lora_b: Linear { weight: weight(b, d_out, r), bias: None },
+            dropout: DropoutConfig::new(dropout).init(),
+            scaling,
+        };
+        Ok(LoraLinear { base_layer, lora: Some(lora) })
+    }
+
     pub fn embedding(&mut self, name: &str, n: usize, d: usize) -> Result<Embedding> {
-        Ok(Embedding {
-            weight: Param::from_tensor(self.tensor(&format!("{name}.weight"), [n, d], Init::Normal)?),
-        })
+        let weight = self.tensor(&format!("{name}.weight"), [n, d], Init::Normal)?;
+        Ok(Embedding { weight: self.param(name, weight) })
     }
 
     pub fn layer_norm(&mut self, name: &str, d: usize, eps: f64) -> Result<LayerNorm> {
         let mut ln = LayerNormConfig::new(d).with_epsilon(eps).init(&self.device);
-        ln.gamma = Param::from_tensor(self.tensor(&format!("{name}.weight"), [d], Init::Ones)?);
-        ln.beta = Some(Param::from_tensor(self.tensor(&format!("{name}.bias"), [d], Init::Zeros)?));
+        let (gamma, beta) = (self.tensor(&format!("{name}.weight"), [d], Init::Ones)?, self.tensor(&format!("{name}.bias"), [d], Init::Zeros)?);
+        ln.gamma = self.param(name, gamma);
+        ln.beta = Some(self.param(name, beta));
         Ok(ln)
+    }
+
+    /// A parameter of the module `name`: trainable, or frozen when LoRA is being built and the
+    /// module is not one it saves whole. Frozen parameters get no gradients, so AdamW keeps no
+    /// moments for them.
+    fn param<const D: usize>(&self, module: &str, tensor: Tensor<D>) -> Param<Tensor<D>> {
+        let param = Param::from_tensor(tensor);
+        match &self.lora {
+            Some(lora) if !lora.config.saves(module) => param.set_require_grad(false),
+            _ => param,
+        }
+    }
+
+    /// How many layers got an adapter (0 without LoRA).
+    pub fn adapted(&self) -> usize {
+        self.lora.as_ref().map_or(0, |l| l.adapted)
+    }
+
+    /// Adapter tensors the adapter file had that no module asked for: an adapter trained with other
+    /// targets than its config names, refused rather than silently dropped.
+    pub fn unused_adapter_tensors(&self) -> Vec<String> {
+        let Some(Adapting { adapter: Some(file), used, .. }) = &self.lora else { return Vec::new() };
+        let mut unused: Vec<String> = file.tensors.keys().filter(|k| !used.contains(*k)).cloned().collect();
+        unused.sort();
+        unused
+    }
+}
+
+impl Adapting {
+    /// A tensor of the adapter file, with its shape checked.
+    fn tensor(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let file = self.adapter.as_ref().expect("called with an adapter file");
+        match file.tensors.get(name) {
+            None => Err(Error::MissingTensor { path: file.path.clone(), tensor: name.into() }),
+            Some((found, _)) if found.as_slice() != shape => Err(Error::TensorShape {
+                path: file.path.clone(),
+                tensor: name.into(),
+                expected: shape.to_vec(),
+                found: found.clone(),
+            }),
+            Some((_, values)) => {
+                self.used.insert(name.to_string());
+                Ok(values.clone())
+            }
+        }
     }
 }
 
@@ -258,15 +382,39 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 pub struct Exporter {
     names: Vec<(String, Option<(usize, usize)>)>,
     transaction: Transaction,
+    /// Set for an adapter's file: only the adapters and the modules saved whole, under peft's names.
+    adapter: Option<LoraConfig>,
 }
 
 impl Exporter {
+    /// A whole model, adapters merged into their layers.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// `adapter_model.safetensors` as peft writes it: each adapter's `lora_A`/`lora_B` and the
+    /// modules `config` saves whole, every name prefixed with `base_model.model.`.
+    pub fn adapter(config: &LoraConfig) -> Self {
+        Self { adapter: Some(config.clone()), ..Self::default() }
+    }
+
+    /// Whether a tensor of the base model is written, and under which name.
+    fn written_as(&self, name: &str) -> Option<String> {
+        match &self.adapter {
+            None => Some(name.to_string()),
+            Some(c) if c.saves(name) => Some(format!("{ADAPTER_PREFIX}{name}")),
+            Some(_) => None,
+        }
+    }
+
     pub fn tensor<const D: usize>(&mut self, name: &str, tensor: Tensor<D>) {
-        self.names.push((name.to_string(), None));
+        if let Some(name) = self.written_as(name) {
+            self.push(name, None, tensor);
+        }
+    }
+
+    fn push<const D: usize>(&mut self, name: String, linear: Option<(usize, usize)>, tensor: Tensor<D>) {
+        self.names.push((name, linear));
         self.transaction = std::mem::take(&mut self.transaction).register(tensor);
     }
 
@@ -277,11 +425,33 @@ impl Exporter {
         }
     }
 
+    /// A layer that may carry an adapter: merged into the weight for a whole model, the adapter's
+    /// two matrices alone for an adapter file.
+    pub fn dense(&mut self, name: &str, layer: &LoraLinear) {
+        match (&self.adapter, &layer.lora) {
+            (None, _) => {
+                self.linear_weight(&format!("{name}.weight"), layer.merged_weight());
+                if let Some(bias) = &layer.base_layer.bias {
+                    self.tensor(&format!("{name}.bias"), bias.val());
+                }
+            }
+            (Some(_), Some(lora)) => {
+                for (matrix, linear) in [("lora_A", &lora.lora_a), ("lora_B", &lora.lora_b)] {
+                    let weight = linear.weight.val();
+                    let [d_in, d_out] = weight.dims();
+                    self.push(format!("{ADAPTER_PREFIX}{name}.{matrix}.weight"), Some((d_in, d_out)), weight);
+                }
+            }
+            (Some(_), None) => self.linear(name, &layer.base_layer),
+        }
+    }
+
     /// A tensor laid out as a burn `Linear`'s weight, [in, out]; read as transformers' [out, in].
     pub fn linear_weight(&mut self, name: &str, weight: Tensor<2>) {
-        let [d_in, d_out] = weight.dims();
-        self.names.push((name.to_string(), Some((d_in, d_out))));
-        self.transaction = std::mem::take(&mut self.transaction).register(weight);
+        if let Some(name) = self.written_as(name) {
+            let [d_in, d_out] = weight.dims();
+            self.push(name, Some((d_in, d_out)), weight);
+        }
     }
 
     pub fn embedding(&mut self, name: &str, emb: &Embedding) {

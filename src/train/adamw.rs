@@ -73,9 +73,10 @@ impl AdamW {
     /// An optimizer that continues from saved moments: `exp_avg` and `exp_avg_sq` are models shaped
     /// like `model` (loaded from the checkpoint's files), `steps` the steps already taken.
     pub fn from_moments<M: Module>(settings: AdamWSettings, model: &M, exp_avg: &M, exp_avg_sq: &M, steps: usize) -> Result<Self> {
-        let ids = collect(model, |_, id| Some(id));
-        let firsts = collect(exp_avg, |t, _| Some(t));
-        let seconds = collect(exp_avg_sq, |t, _| Some(t));
+        // `None` for a frozen parameter (LoRA's base model), which has no moments.
+        let ids = collect(model, |_, id, trainable| Some(trainable.then_some(id)));
+        let firsts = collect(exp_avg, |t, _, _| Some(t));
+        let seconds = collect(exp_avg_sq, |t, _, _| Some(t));
         if ids.len() != firsts.len() || ids.len() != seconds.len() {
             return Err(Error::Invalid(format!(
                 "optimizer state has {} / {} tensors for a model with {} parameters",
@@ -87,24 +88,25 @@ impl AdamW {
         let state = ids
             .into_iter()
             .zip(firsts.into_iter().zip(seconds))
-            .map(|(id, (exp_avg, exp_avg_sq))| (id, Moments { exp_avg, exp_avg_sq }))
+            .filter_map(|(id, (exp_avg, exp_avg_sq))| Some((id?, Moments { exp_avg, exp_avg_sq })))
             .collect();
         Ok(Self { settings, state, steps, fused: true })
     }
 }
 
 /// Every float parameter of `module` in visiting order (the order is the module's structure, so
-/// two models of one config pair up), mapped through `f(flattened tensor, id)`.
-fn collect<M: Module, T>(module: &M, f: impl Fn(Tensor<1>, ParamId) -> Option<T>) -> Vec<T> {
+/// two models of one config pair up), mapped through `f(flattened tensor, id, requires a gradient)`.
+fn collect<M: Module, T>(module: &M, f: impl Fn(Tensor<1>, ParamId, bool) -> Option<T>) -> Vec<T> {
     struct Collect<F, T> {
         f: F,
         out: Vec<T>,
     }
-    impl<F: Fn(Tensor<1>, ParamId) -> Option<T>, T> ModuleVisitor for Collect<F, T> {
+    impl<F: Fn(Tensor<1>, ParamId, bool) -> Option<T>, T> ModuleVisitor for Collect<F, T> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             let tensor = param.val();
+            let trainable = tensor.is_require_grad();
             let n = tensor.shape().num_elements();
-            if let Some(v) = (self.f)(tensor.inner().reshape([n]), param.id) {
+            if let Some(v) = (self.f)(tensor.inner().reshape([n]), param.id, trainable) {
                 self.out.push(v);
             }
         }
@@ -236,6 +238,9 @@ impl ModuleMapper for Replace<'_> {
         let value = match self.state.get(&id) {
             Some(m) if self.second => m.exp_avg_sq.clone().reshape(dims),
             Some(m) => m.exp_avg.clone().reshape(dims),
+            // A frozen parameter (LoRA's base model) never has moments and is not exported with
+            // them; it stays as it is rather than costing a model's worth of zeros.
+            None if !tensor.is_require_grad() => tensor.inner(),
             None => tensor.inner().zeros_like(),
         };
         Param::from_mapped_value(id, value, mapper)

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::lora_config::LoraConfig;
 
 /// Hyperparameters, named as in transformers' `TrainingArguments`; defaults are the course's
 /// recipe (batch 8, lr 5e-5 decaying linearly to 0, 3 epochs).
@@ -32,6 +33,10 @@ pub struct TrainingArgs {
     /// transformers' `--bf16` / `--fp16`: forward and backward in a 16-bit float, f32 weights and
     /// optimizer. See `precision.rs`.
     pub precision: Precision,
+    /// peft's LoRA (`--lora-r`): the model was built with these adapters, everything else frozen but
+    /// the task head; checkpoints and the saved model then hold the adapter alone. `None`: a full
+    /// fine-tune.
+    pub lora: Option<LoraConfig>,
 }
 
 impl Default for TrainingArgs {
@@ -53,6 +58,7 @@ impl Default for TrainingArgs {
             replicas: Vec::new(),
             group_by_length: false,
             precision: Precision::F32,
+            lora: None,
         }
     }
 }
@@ -79,6 +85,9 @@ impl TrainingArgs {
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(Error::Invalid(format!("learning_rate {} must be > 0", self.learning_rate)));
+        }
+        if let Some(lora) = &self.lora {
+            lora.validate()?;
         }
         if let Some(n) = self.max_grad_norm {
             if !(n.is_finite() && n > 0.0) {

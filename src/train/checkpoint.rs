@@ -12,9 +12,10 @@ use super::event::Event;
 use super::args::{Precision, TrainingArgs};
 use super::precision::LossScale;
 use crate::error::{Error, Result};
-use crate::model::weights::{Vars, WeightFile, to_safetensors};
+use crate::model::lora_config::LoraConfig;
+use crate::model::weights::{Exporter, Vars, WeightFile, to_safetensors};
 use crate::model::{BertConfig, SequenceClassifier};
-use crate::pretrained::NamedBytes;
+use crate::pretrained::{ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, NamedBytes};
 
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const EXP_AVG_FILE: &str = "exp_avg.safetensors";
@@ -41,6 +42,9 @@ pub struct RunSettings {
     pub group_by_length: bool,
     #[serde(default)]
     pub precision: Precision,
+    /// LoRA's rank: a LoRA run's checkpoint holds the adapter alone, a full run's the whole model.
+    #[serde(default)]
+    pub lora_r: Option<usize>,
 }
 
 fn one() -> usize {
@@ -58,6 +62,7 @@ impl RunSettings {
             devices: args.replicas.len().max(1),
             group_by_length: args.group_by_length,
             precision: args.precision,
+            lora_r: args.lora.as_ref().map(|l| l.r),
         }
     }
 
@@ -107,16 +112,29 @@ pub struct Checkpoint {
     pub files: Vec<(String, Vec<u8>)>,
 }
 
+/// With LoRA (`lora`), the weights are the adapter's files and the moments only the adapter's and
+/// the head's: the frozen base model is the one the run started from.
 pub(crate) async fn snapshot(
     model: &SequenceClassifier,
     optimizer: &AdamW,
     state: &TrainerState,
+    lora: Option<&LoraConfig>,
 ) -> Result<Checkpoint> {
     let (exp_avg, exp_avg_sq) = optimizer.moments(model);
-    let mut files = Vec::with_capacity(4);
-    files.push((MODEL_FILE.to_string(), to_safetensors(&model.export().await?)?));
-    files.push((EXP_AVG_FILE.to_string(), to_safetensors(&exp_avg.export().await?)?));
-    files.push((EXP_AVG_SQ_FILE.to_string(), to_safetensors(&exp_avg_sq.export().await?)?));
+    let exporter = || match lora {
+        None => Exporter::new(),
+        Some(c) => Exporter::adapter(c),
+    };
+    let mut files = Vec::with_capacity(5);
+    match lora {
+        None => files.push((MODEL_FILE.to_string(), to_safetensors(&model.export_with(exporter()).await?)?)),
+        Some(c) => {
+            files.push((ADAPTER_WEIGHTS_FILE.to_string(), to_safetensors(&model.export_with(exporter()).await?)?));
+            files.push((ADAPTER_CONFIG_FILE.to_string(), c.to_adapter_json().into_bytes()));
+        }
+    }
+    files.push((EXP_AVG_FILE.to_string(), to_safetensors(&exp_avg.export_with(exporter()).await?)?));
+    files.push((EXP_AVG_SQ_FILE.to_string(), to_safetensors(&exp_avg_sq.export_with(exporter()).await?)?));
     let json = serde_json::to_vec_pretty(state).map_err(|e| Error::Invalid(format!("{TRAINER_STATE_FILE}: {e}")))?;
     files.push((TRAINER_STATE_FILE.to_string(), json));
     Ok(Checkpoint { step: state.global_step, files })
@@ -141,6 +159,19 @@ impl Resume {
         exp_avg_sq: &NamedBytes,
         device: &burn::tensor::Device,
     ) -> Result<Self> {
+        Self::load_adapted(config, trainer_state, exp_avg, exp_avg_sq, device, None)
+    }
+
+    /// [`Self::load`] for a LoRA run (`lora`: its settings and the base model's weights): the
+    /// moment files hold the adapters' and the head's moments, under the adapter's names.
+    pub fn load_adapted(
+        config: &BertConfig,
+        trainer_state: &NamedBytes,
+        exp_avg: &NamedBytes,
+        exp_avg_sq: &NamedBytes,
+        device: &burn::tensor::Device,
+        lora: Option<(&LoraConfig, &NamedBytes)>,
+    ) -> Result<Self> {
         let state: TrainerState =
             serde_json::from_slice(&trainer_state.bytes).map_err(|e| Error::json(&trainer_state.name, e))?;
         if state.format != FORMAT {
@@ -150,9 +181,16 @@ impl Resume {
                 reason: format!("{} is not a format this version reads ({FORMAT})", state.format),
             });
         }
+        let device = device.clone().without_autodiff();
         let moments = |file: &NamedBytes| -> Result<SequenceClassifier> {
             let weights = WeightFile::from_bytes(&file.bytes, &file.name)?;
-            let mut vars = Vars::strict(weights, &device.clone().without_autodiff());
+            let mut vars = match lora {
+                None => Vars::strict(weights, &device),
+                // The frozen tensors come from the base model: they have no moments, and
+                // `AdamW::from_moments` passes over them.
+                Some((lora, base)) => Vars::strict(WeightFile::from_bytes(&base.bytes, &base.name)?, &device)
+                    .with_lora(lora.clone(), Some(weights)),
+            };
             SequenceClassifier::load(&mut vars, config, &file.name)
         };
         Ok(Resume {

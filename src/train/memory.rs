@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::lora_config::LoraConfig;
 use crate::model::{BertConfig, Family};
 
 const F32: u64 = 4;
@@ -13,6 +14,9 @@ const F32: u64 = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MemoryEstimate {
     pub parameters: u64,
+    /// Those with gradients and AdamW moments: all of them, or LoRA's adapters and the head.
+    #[serde(default)]
+    pub trainable_parameters: u64,
     pub weights_bytes: u64,
     pub gradients_bytes: u64,
     /// AdamW's two moments.
@@ -68,9 +72,77 @@ pub fn parameter_count(config: &BertConfig) -> u64 {
     embeddings + layers + extra + head
 }
 
-/// Memory for one training step of `batch` sequences padded to `seq_len` tokens.
-pub fn estimate(config: &BertConfig, batch: usize, seq_len: usize) -> MemoryEstimate {
+/// The encoder's linear layers as (name's last parts, inputs, outputs, how many): what LoRA can adapt.
+fn linear_layers(config: &BertConfig) -> Vec<(&'static str, u64, u64, u64)> {
+    let (h, i) = (config.hidden_size as u64, config.intermediate_size as u64);
+    let e = config.embedding_size.map_or(h, |e| e as u64);
+    let albert = config.model_type == Family::Albert;
+    let n = match albert {
+        true => config.num_hidden_groups.unwrap_or(1) as u64 * config.inner_group_num.unwrap_or(1) as u64,
+        false => config.num_hidden_layers as u64,
+    };
+    let mut layers = match config.model_type {
+        Family::DistilBert => vec![
+            ("attention.q_lin", h, h, n),
+            ("attention.k_lin", h, h, n),
+            ("attention.v_lin", h, h, n),
+            ("attention.out_lin", h, h, n),
+            ("ffn.lin1", h, i, n),
+            ("ffn.lin2", i, h, n),
+        ],
+        Family::Albert => vec![
+            ("attention.query", h, h, n),
+            ("attention.key", h, h, n),
+            ("attention.value", h, h, n),
+            ("attention.dense", h, h, n),
+            ("ffn", h, i, n),
+            ("ffn_output", i, h, n),
+            ("encoder.embedding_hidden_mapping_in", e, h, 1),
+            ("albert.pooler", h, h, 1),
+        ],
+        _ => vec![
+            ("attention.self.query", h, h, n),
+            ("attention.self.key", h, h, n),
+            ("attention.self.value", h, h, n),
+            ("attention.output.dense", h, h, n),
+            ("intermediate.dense", h, i, n),
+            ("output.dense", i, h, n),
+        ],
+    };
+    match config.model_type {
+        Family::Bert => layers.push(("pooler.dense", h, h, 1)),
+        Family::Electra if e != h => layers.push(("electra.embeddings_project", e, h, 1)),
+        _ => {}
+    }
+    layers
+}
+
+/// The parameters a run trains: every one, or with LoRA the adapters (r × (in + out) per adapted
+/// layer) and the head.
+pub fn trainable_count(config: &BertConfig, lora: Option<&LoraConfig>) -> u64 {
+    let Some(lora) = lora else { return parameter_count(config) };
+    let r = lora.r as u64;
+    let adapters: u64 = linear_layers(config)
+        .into_iter()
+        .filter(|(name, ..)| lora.target_modules.matches(name))
+        .map(|(_, d_in, d_out, n)| n * r * (d_in + d_out))
+        .sum();
+    let (h, labels) = (config.hidden_size as u64, config.num_labels() as u64);
+    let head = match config.model_type {
+        Family::Bert | Family::Albert => h * labels + labels,
+        // The two-layer heads (DistilBERT's pre_classifier too) are saved whole.
+        _ => h * h + h + h * labels + labels,
+    };
+    adapters + head
+}
+
+/// Memory for one training step of `batch` sequences padded to `seq_len` tokens, fine-tuning every
+/// weight or (`lora`) LoRA's adapters and the head. The activations are counted as for a full
+/// fine-tune: an upper bound with LoRA, where a frozen layer's input is not kept for its weight's
+/// gradient.
+pub fn estimate(config: &BertConfig, batch: usize, seq_len: usize, lora: Option<&LoraConfig>) -> MemoryEstimate {
     let parameters = parameter_count(config);
+    let trainable = trainable_count(config, lora);
     // In u128, saturating into u64 at the end: a batch or a length from a form can be anything,
     // and an absurd one must give an absurd (refused) estimate, not an overflow.
     let (b, s) = (batch as u128, seq_len as u128);
@@ -92,9 +164,10 @@ pub fn estimate(config: &BertConfig, batch: usize, seq_len: usize) -> MemoryEsti
     let sat = |x: u128| u64::try_from(x).unwrap_or(u64::MAX);
     MemoryEstimate {
         parameters,
+        trainable_parameters: trainable,
         weights_bytes: F32.saturating_mul(parameters),
-        gradients_bytes: F32.saturating_mul(parameters),
-        optimizer_bytes: (2 * F32).saturating_mul(parameters),
+        gradients_bytes: F32.saturating_mul(trainable),
+        optimizer_bytes: (2 * F32).saturating_mul(trainable),
         activations_bytes: sat(activations),
         largest_buffer_bytes: sat(F32 as u128 * largest),
     }
@@ -140,7 +213,7 @@ pub fn check_fits(estimate: &MemoryEstimate, limits: &MemoryLimits, batch: usize
 /// counts; its size is a setting of its own, and the validation split's longest pair may be longer
 /// than any in training, so a run that trains can still fail here, after every epoch's steps.
 pub fn check_eval_fits(config: &BertConfig, batch: usize, seq_len: usize, limits: &MemoryLimits) -> Result<()> {
-    let e = estimate(config, batch, seq_len);
+    let e = estimate(config, batch, seq_len, None);
     match limits.max_buffer_bytes {
         Some(max) if e.largest_buffer_bytes > max => Err(Error::OutOfMemory(format!(
             "evaluation: one tensor of a batch of {batch} needs {}, more than the device's largest buffer ({}); \
@@ -182,7 +255,7 @@ mod tests {
     #[test]
     fn a_run_too_big_for_the_device_is_refused_with_advice() {
         let config = bert_base().with_labels(&["0", "1"]);
-        let e = estimate(&config, 8, 128);
+        let e = estimate(&config, 8, 128, None);
         assert_eq!(e.optimizer_bytes, 2 * e.weights_bytes);
         let gib = 1024 * 1024 * 1024;
         assert!(check_fits(&e, &MemoryLimits { max_buffer_bytes: Some(gib), total_bytes: Some(8 * gib) }, 8).is_ok());
@@ -195,6 +268,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("largest buffer"), "{msg}");
+    }
+
+    /// LoRA's count equals the tensors an adapter file of the tiny models holds (each family's
+    /// names, ALBERT's shared layers, all-linear's pooler and projections), and for bert-base with
+    /// r = 8 on query and value it is the 296,450 peft's `print_trainable_parameters` prints.
+    #[cfg(feature = "trainer")]
+    #[test]
+    fn loras_count_is_its_adapter_files() {
+        use crate::model::lora_config::TargetModules;
+        let mut c = LoraConfig::new(8, Family::Bert);
+        assert_eq!(trainable_count(&bert_base().with_labels(&["0", "1"]), Some(&c)), 296_450);
+        let device = burn::tensor::Device::flex();
+        for family in ["bert", "distilbert", "roberta", "electra", "albert"] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(format!("tiny-{family}"));
+            let config = BertConfig::from_json(&std::fs::read(dir.join("config.json")).unwrap(), "config.json").unwrap();
+            for targets in [TargetModules::default_for(config.model_type), TargetModules::AllLinear] {
+                c = LoraConfig::new(2, config.model_type);
+                c.target_modules = targets;
+                let weights = crate::model::weights::WeightFile::from_bytes(&std::fs::read(dir.join("model.safetensors")).unwrap(), "m").unwrap();
+                let mut vars = crate::model::weights::Vars::from_file(weights, 0, 0.02, &device).with_lora(c.clone(), None);
+                let model = crate::model::SequenceClassifier::load(&mut vars, &config, "config.json").unwrap();
+                let adapter = pollster::block_on(model.export_with(crate::model::weights::Exporter::adapter(&c))).unwrap();
+                let saved: u64 = adapter.iter().map(|(_, shape, _)| shape.iter().product::<usize>() as u64).sum();
+                assert_eq!(trainable_count(&config, Some(&c)), saved, "{family} {:?}", c.target_modules);
+            }
+        }
+        let e = estimate(&bert_base().with_labels(&["0", "1"]), 8, 128, Some(&LoraConfig::new(8, Family::Bert)));
+        assert_eq!((e.trainable_parameters, e.gradients_bytes, e.optimizer_bytes), (296_450, 4 * 296_450, 8 * 296_450));
     }
 
     #[test]

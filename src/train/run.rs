@@ -417,7 +417,7 @@ impl<'a> Run<'a> {
             settings: self.settings.clone(),
             loss_scale: self.loss_scale.clone(),
         };
-        self.control.save(snapshot(model, &self.optimizer, &state).await?).await?;
+        self.control.save(snapshot(model, &self.optimizer, &state, self.args.lora.as_ref()).await?).await?;
         dropout::seed(self.device, checkpoint_seed(self.args.seed, p.step));
         self.clock.exclude(saving);
         Ok(())

@@ -49,7 +49,7 @@ impl TaskData {
 
     /// What one training step of `args` on this data needs.
     pub fn memory_estimate(&self, config: &BertConfig, args: &TrainingArgs) -> MemoryEstimate {
-        memory::estimate(config, batch_of(args.per_device_train_batch_size, &self.train), longest(&self.train))
+        memory::estimate(config, batch_of(args.per_device_train_batch_size, &self.train), longest(&self.train), args.lora.as_ref())
     }
 
     /// Refuses a run of `args` that cannot fit in `limits`, with what to change: its training

@@ -62,7 +62,12 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// Every tensor of `DIR/model.safetensors` as f32, sorted by name (for comparing two runs).
 pub fn saved_weights(dir: &std::path::Path) -> Vec<(String, Vec<f32>)> {
-    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    saved_weights_of(&dir.join("model.safetensors"))
+}
+
+/// Every tensor of a safetensors file as f32, sorted by name.
+pub fn saved_weights_of(file: &std::path::Path) -> Vec<(String, Vec<f32>)> {
+    let bytes = std::fs::read(file).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut out: Vec<(String, Vec<f32>)> = st
         .tensors()
