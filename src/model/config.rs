@@ -73,6 +73,23 @@ impl Family {
         }
     }
 
+    /// A layer's six linear layers, named relative to the layer: query, key, value, the attention's
+    /// output, the feed-forward's two.
+    pub fn layer_linears(self) -> [&'static str; 6] {
+        match self {
+            Family::DistilBert => ["attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1", "ffn.lin2"],
+            Family::Albert => ["attention.query", "attention.key", "attention.value", "attention.dense", "ffn", "ffn_output"],
+            _ => [
+                "attention.self.query",
+                "attention.self.key",
+                "attention.self.value",
+                "attention.output.dense",
+                "intermediate.dense",
+                "output.dense",
+            ],
+        }
+    }
+
     /// The last part of the names of its encoder's linear layers: what LoRA's target modules match.
     pub fn linear_names(self) -> &'static [&'static str] {
         match self {

@@ -76,40 +76,14 @@ pub fn parameter_count(config: &BertConfig) -> u64 {
 fn linear_layers(config: &BertConfig) -> Vec<(&'static str, u64, u64, u64)> {
     let (h, i) = (config.hidden_size as u64, config.intermediate_size as u64);
     let e = config.embedding_size.map_or(h, |e| e as u64);
-    let albert = config.model_type == Family::Albert;
-    let n = match albert {
+    let n = match config.model_type == Family::Albert {
         true => config.num_hidden_groups.unwrap_or(1) as u64 * config.inner_group_num.unwrap_or(1) as u64,
         false => config.num_hidden_layers as u64,
     };
-    let mut layers = match config.model_type {
-        Family::DistilBert => vec![
-            ("attention.q_lin", h, h, n),
-            ("attention.k_lin", h, h, n),
-            ("attention.v_lin", h, h, n),
-            ("attention.out_lin", h, h, n),
-            ("ffn.lin1", h, i, n),
-            ("ffn.lin2", i, h, n),
-        ],
-        Family::Albert => vec![
-            ("attention.query", h, h, n),
-            ("attention.key", h, h, n),
-            ("attention.value", h, h, n),
-            ("attention.dense", h, h, n),
-            ("ffn", h, i, n),
-            ("ffn_output", i, h, n),
-            ("encoder.embedding_hidden_mapping_in", e, h, 1),
-            ("albert.pooler", h, h, 1),
-        ],
-        _ => vec![
-            ("attention.self.query", h, h, n),
-            ("attention.self.key", h, h, n),
-            ("attention.self.value", h, h, n),
-            ("attention.output.dense", h, h, n),
-            ("intermediate.dense", h, i, n),
-            ("output.dense", i, h, n),
-        ],
-    };
+    let [q, k, v, attention_out, up, down] = config.model_type.layer_linears();
+    let mut layers = vec![(q, h, h, n), (k, h, h, n), (v, h, h, n), (attention_out, h, h, n), (up, h, i, n), (down, i, h, n)];
     match config.model_type {
+        Family::Albert => layers.extend([("encoder.embedding_hidden_mapping_in", e, h, 1), ("albert.pooler", h, h, 1)]),
         Family::Bert => layers.push(("pooler.dense", h, h, 1)),
         Family::Electra if e != h => layers.push(("electra.embeddings_project", e, h, 1)),
         _ => {}
