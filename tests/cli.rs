@@ -414,4 +414,13 @@ fn lora_trains_an_adapter_that_predicts_like_its_merged_model() {
         "--output-dir", out, "--backend", "cpu", "--max-steps", "1", "--lora-r", "4", "--lora-target-modules", "q_lin",
     ]));
     assert!(err.contains("q_lin") && err.contains("query, key, value, dense"), "{err}");
+    let err = err_text(webtune(&[
+        "train", "--model", out, "--task", "mrpc", "--data", data.to_str().unwrap(), "--backend", "cpu", "--max-steps", "1",
+    ]));
+    assert!(err.contains(out) && err.contains("a LoRA adapter folder"), "training on an adapter is refused by name: {err}");
+    let err = err_text(webtune(&[
+        "train", "--model", model.to_str().unwrap(), "--task", "mrpc", "--data", data.to_str().unwrap(), "--backend", "cpu",
+        "--max-steps", "1", "--merge-lora",
+    ]));
+    assert!(err.contains("--merge-lora") && err.contains("--lora-r"), "{err}");
 }

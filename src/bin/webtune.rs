@@ -181,8 +181,8 @@ struct LoraArgs {
     #[arg(long, requires = "lora_r")]
     lora_target_modules: Option<String>,
     /// Also write the model with the adapters merged into its weights, a plain model folder, to
-    /// OUTPUT_DIR/merged.
-    #[arg(long, requires = "lora_r")]
+    /// OUTPUT_DIR/merged (a LoRA run, or one resumed from a LoRA checkpoint).
+    #[arg(long)]
     merge_lora: bool,
 }
 
@@ -452,11 +452,28 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         None => load(&cmd.common).await?,
     };
     let config = task_config(&loaded.config, task);
-    // A resumed LoRA run continues with its checkpoint's adapter and settings.
-    args.lora = match saved.as_ref().and_then(|s| s.adapter.as_ref()) {
-        Some(adapter) => Some(adapter.config.clone()),
-        None => cmd.lora.config(config.model_type, &cmd.common.model.clone().unwrap_or_else(default_model))?,
+    if loaded.adapter.is_some() {
+        return Err(Error::Invalid(format!(
+            "--model {}: a LoRA adapter folder; train from the model its adapter_config.json names (with --lora-r for \
+             a new adapter), or from its merged model (--merge-lora writes one)",
+            cmd.common.model.as_deref().unwrap_or_default()
+        )));
+    }
+    // A resumed LoRA run continues with its checkpoint's adapter and settings; a full one cannot
+    // turn into LoRA.
+    args.lora = match (saved.as_ref(), saved.as_ref().and_then(|s| s.adapter.as_ref())) {
+        (_, Some(adapter)) => Some(adapter.config.clone()),
+        (Some(_), None) if cmd.lora.lora_r.is_some() => {
+            return Err(Error::Invalid(format!(
+                "--resume-from-checkpoint {}: a full fine-tune's checkpoint, which cannot continue as LoRA (--lora-r)",
+                cmd.resume_from_checkpoint.as_deref().unwrap_or_default()
+            )));
+        }
+        _ => cmd.lora.config(config.model_type, &cmd.common.model.clone().unwrap_or_else(default_model))?,
     };
+    if cmd.lora.merge_lora && args.lora.is_none() {
+        return Err(Error::Invalid("--merge-lora: this run trains no LoRA adapter (add --lora-r)".into()));
+    }
     args.validate()?;
     let mut train_rows = task.read_split(&data_dir, Split::Train)?;
     let mut eval_rows = task.read_split(&data_dir, Split::Validation)?;
@@ -602,6 +619,17 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     };
     for (name, bytes) in files {
         write_atomically(&output_dir.join(name), &bytes)?;
+    }
+    // A folder reused from a run of the other kind would otherwise load as that run's model.
+    let other_kind: &[&str] = match &args.lora {
+        None => &[webtune::pretrained::ADAPTER_CONFIG_FILE, webtune::pretrained::ADAPTER_WEIGHTS_FILE],
+        Some(_) => &["model.safetensors"],
+    };
+    for name in other_kind {
+        let path = output_dir.join(name);
+        if path.exists() {
+            std::fs::remove_file(&path).map_err(|e| Error::io(path.display(), e))?;
+        }
     }
     if cmd.lora.merge_lora {
         let merged = output_dir.join("merged");

@@ -93,16 +93,22 @@ impl LoraConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.r == 0 {
-            return Err(Error::Invalid("LoRA rank r must be at least 1".into()));
+        self.invalid_field().map_or(Ok(()), |(_, why)| Err(Error::Invalid(why)))
+    }
+
+    /// The first setting out of range, by peft's name, and why.
+    fn invalid_field(&self) -> Option<(&'static str, String)> {
+        // A rank past any layer's width gains nothing and would only size absurd tensors.
+        if !(1..=MAX_RANK).contains(&self.r) {
+            return Some(("r", format!("LoRA rank r {} must be between 1 and {MAX_RANK}", self.r)));
         }
         if !self.lora_alpha.is_finite() || self.lora_alpha <= 0.0 {
-            return Err(Error::Invalid(format!("lora_alpha {} must be a positive number", self.lora_alpha)));
+            return Some(("lora_alpha", format!("lora_alpha {} must be a positive number", self.lora_alpha)));
         }
         if !(0.0..1.0).contains(&self.lora_dropout) {
-            return Err(Error::Invalid(format!("lora_dropout {} must be in [0, 1)", self.lora_dropout)));
+            return Some(("lora_dropout", format!("lora_dropout {} must be in [0, 1)", self.lora_dropout)));
         }
-        Ok(())
+        None
     }
 
     /// Reads peft's `adapter_config.json`; `path` names the file in errors. Settings this crate does
@@ -139,7 +145,7 @@ impl LoraConfig {
                 return Err(bad(name, "per-module ranks or alphas are not supported".into()));
             }
         }
-        for name in ["layers_to_transform", "exclude_modules", "target_parameters", "trainable_token_indices"] {
+        for name in ["layers_to_transform", "layer_replication", "exclude_modules", "target_parameters", "trainable_token_indices"] {
             if field(name).is_some_and(|x| x.as_array().is_none_or(|a| !a.is_empty())) {
                 return Err(bad(name, "is not supported".into()));
             }
@@ -178,12 +184,17 @@ impl LoraConfig {
             lora_alpha,
             lora_dropout,
             target_modules,
-            use_rslora: field("use_rslora").and_then(Value::as_bool).unwrap_or(false),
+            use_rslora: match field("use_rslora") {
+                None => false,
+                Some(x) => x.as_bool().ok_or_else(|| bad("use_rslora", format!("{x} is not true or false")))?,
+            },
             modules_to_save,
             base_model_name_or_path: field("base_model_name_or_path").and_then(Value::as_str).map(str::to_string),
         };
-        config.validate().map_err(|e| bad("r / lora_alpha / lora_dropout", e.to_string()))?;
-        Ok(config)
+        match config.invalid_field() {
+            Some((name, why)) => Err(bad(name, why)),
+            None => Ok(config),
+        }
     }
 
     /// `adapter_config.json` as peft writes it for sequence classification, so that
@@ -213,9 +224,21 @@ impl LoraConfig {
         serde_json::to_string_pretty(&v).expect("a JSON value serialises")
     }
 
-    /// Whether the tensor `name` (a transformers name) belongs to a module trained whole.
+    /// Whether the tensor `name` (a transformers name) belongs to a module trained whole. As peft
+    /// matches `modules_to_save`: a module whose name ends with one of them, so its default
+    /// `classifier` also takes DistilBERT's `pre_classifier`.
     pub fn saves(&self, name: &str) -> bool {
-        self.modules_to_save.iter().any(|m| name == m || name.starts_with(&format!("{m}.")))
+        let mut module = String::new();
+        for part in name.split('.') {
+            if !module.is_empty() {
+                module.push('.');
+            }
+            module.push_str(part);
+            if self.modules_to_save.iter().any(|m| module.ends_with(m.as_str())) {
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -228,6 +251,9 @@ pub fn modules_to_save(family: Family) -> Vec<String> {
         _ => vec!["classifier".into()],
     }
 }
+
+/// The largest rank taken: wider than any layer of the models this crate trains.
+pub const MAX_RANK: usize = 4096;
 
 /// The prefix peft puts before every tensor name in `adapter_model.safetensors`.
 pub const ADAPTER_PREFIX: &str = "base_model.model.";
@@ -248,6 +274,13 @@ mod tests {
     }
 
     #[test]
+    fn modules_to_save_match_as_peft_matches_them() {
+        let c = LoraConfig { modules_to_save: vec!["classifier".into()], ..LoraConfig::new(8, Family::Bert) };
+        assert!(c.saves("classifier.weight") && c.saves("classifier.out_proj.bias") && c.saves("pre_classifier.weight"));
+        assert!(!c.saves("bert.pooler.dense.weight") && !c.saves("bert.encoder.layer.0.attention.self.query.weight"));
+    }
+
+    #[test]
     fn peft_adapter_config_round_trips_and_refuses_what_it_cannot_load() {
         let mut c = LoraConfig::new(8, Family::Bert);
         c.base_model_name_or_path = Some("bert-base-uncased".into());
@@ -260,6 +293,9 @@ mod tests {
             ("target_modules", "\".*query\""),
             ("rank_pattern", "{\"query\": 4}"),
             ("r", "0"),
+            ("lora_alpha", "-1"),
+            ("use_rslora", "\"yes\""),
+            ("layer_replication", "[[0, 2]]"),
             ("task_type", "\"CAUSAL_LM\""),
         ] {
             let mut v: Value = serde_json::from_str(&c.to_adapter_json()).unwrap();

@@ -191,7 +191,11 @@ impl Resume {
                 Some((lora, base)) => Vars::strict(WeightFile::from_bytes(&base.bytes, &base.name)?, &device)
                     .with_lora(lora.clone(), Some(weights)),
             };
-            SequenceClassifier::load(&mut vars, config, &file.name)
+            let moments = SequenceClassifier::load(&mut vars, config, &file.name)?;
+            match vars.unused_adapter_tensors().first() {
+                Some(extra) => Err(Error::Invalid(format!("{}: `{extra}` is no adapter or head tensor of this run", file.name))),
+                None => Ok(moments),
+            }
         };
         Ok(Resume {
             exp_avg: moments(exp_avg)?,

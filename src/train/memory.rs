@@ -95,19 +95,24 @@ fn linear_layers(config: &BertConfig) -> Vec<(&'static str, u64, u64, u64)> {
 /// layer) and the head.
 pub fn trainable_count(config: &BertConfig, lora: Option<&LoraConfig>) -> u64 {
     let Some(lora) = lora else { return parameter_count(config) };
-    let r = lora.r as u64;
-    let adapters: u64 = linear_layers(config)
-        .into_iter()
-        .filter(|(name, ..)| lora.target_modules.matches(name))
-        .map(|(_, d_in, d_out, n)| n * r * (d_in + d_out))
-        .sum();
     let (h, labels) = (config.hidden_size as u64, config.num_labels() as u64);
     let head = match config.model_type {
         Family::Bert | Family::Albert => h * labels + labels,
         // The two-layer heads (DistilBERT's pre_classifier too) are saved whole.
         _ => h * h + h + h * labels + labels,
     };
-    adapters + head
+    adapter_count(config, Some(lora)).saturating_add(head)
+}
+
+/// LoRA's adapters: r × (in + out) for each adapted layer (0 without LoRA).
+pub fn adapter_count(config: &BertConfig, lora: Option<&LoraConfig>) -> u64 {
+    let Some(lora) = lora else { return 0 };
+    let r = lora.r as u64;
+    linear_layers(config)
+        .into_iter()
+        .filter(|(name, ..)| lora.target_modules.matches(name))
+        .map(|(_, d_in, d_out, n)| n.saturating_mul(r).saturating_mul(d_in + d_out))
+        .fold(0, u64::saturating_add)
 }
 
 /// Memory for one training step of `batch` sequences padded to `seq_len` tokens, fine-tuning every
@@ -115,7 +120,7 @@ pub fn trainable_count(config: &BertConfig, lora: Option<&LoraConfig>) -> u64 {
 /// fine-tune: an upper bound with LoRA, where a frozen layer's input is not kept for its weight's
 /// gradient.
 pub fn estimate(config: &BertConfig, batch: usize, seq_len: usize, lora: Option<&LoraConfig>) -> MemoryEstimate {
-    let parameters = parameter_count(config);
+    let parameters = parameter_count(config).saturating_add(adapter_count(config, lora));
     let trainable = trainable_count(config, lora);
     // In u128, saturating into u64 at the end: a batch or a length from a form can be anything,
     // and an absurd one must give an absurd (refused) estimate, not an overflow.
