@@ -165,7 +165,7 @@ impl Task {
     }
 
     /// How many examples GLUE publishes in `split` (the Hub's `nyu-mll/glue` has the same): what
-    /// the page plans a run's steps with before it has downloaded the data. `tests/data.rs` checks
+    /// the page plans a run's steps with before it has downloaded the data. `tests/integration/data.rs` checks
     /// MRPC's and SST-2's against the real files.
     pub fn published_size(self, split: Split) -> usize {
         let (train, validation, test) = match self {

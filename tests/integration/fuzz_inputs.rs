@@ -2,13 +2,11 @@
 //! fuzz/seeds/ is a valid file and must be read; every input in fuzz/corpus/ and every past finding
 //! in fuzz/regressions/ must be read or refused with an error, never a panic.
 
-mod common;
-
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 use burn::tensor::Device;
-use common::root;
+use crate::common::root;
 use webtune::data::{Task, TextTokenizer};
 use webtune::model::BertConfig;
 use webtune::model::weights::{Init, Vars, WeightFile};

@@ -1,10 +1,8 @@
 //! The training loop on the tiny BERT with a learnable synthetic task: it learns, it is
 //! reproducible with a seed, and its events and reports are consistent.
 
-mod common;
-
 use burn::tensor::Device;
-use common::*;
+use crate::common::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use webtune::data::{Encoded, Labels, Task};

@@ -1,8 +1,6 @@
 //! The GLUE readers on the real files in ../shared/data/glue.
 
-mod common;
-
-use common::glue;
+use crate::common::glue;
 use webtune::data::{Label, Split, Task};
 
 #[test]

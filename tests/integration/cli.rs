@@ -1,12 +1,10 @@
 //! The `webtune` binary end to end on real MRPC and all-MiniLM-L6-v2 (CPU backend, a short run):
 //! train → output folder → evaluate and predict from that folder; and the errors users see.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn webtune(args: &[&str]) -> Output {

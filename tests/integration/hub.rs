@@ -1,14 +1,12 @@
 //! `--model` as a Hub id: downloaded from `HF_ENDPOINT` (here a fake hub on localhost serving
 //! all-MiniLM-L6-v2's files) into `HF_HOME`, then found there again with `HF_HUB_OFFLINE=1`.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// Serves `GET /<repo>/resolve/main/<file>` from `dir` with the headers hf-hub reads
 /// (etag, x-repo-commit, content-range) and byte ranges; 404 for anything else.

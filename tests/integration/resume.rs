@@ -3,13 +3,11 @@
 //! checkpoints and changed settings are refused with errors that name the file and the field; a
 //! diverging run stops at the step whose loss is not finite and keeps the checkpoints before it.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// 800 MRPC pairs, batch 8: 100 steps an epoch, 200 in all, a checkpoint every 30 steps (so they
 /// fall mid-epoch) on the tiny BERT, on the CPU backend.

@@ -3,14 +3,12 @@
 //! and final weights of one device with batch 8. Dropout is off in this test's model copy, since
 //! each device draws its own masks.
 
-mod common;
-
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A `webtune serve` child, killed when dropped.

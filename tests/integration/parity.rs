@@ -2,12 +2,10 @@
 //! after one backward pass, for a tiny random BERT and for all-MiniLM-L6-v2, on the CPU backend and
 //! on wgpu. Golden values come from `scripts/goldens.py`.
 
-mod common;
-
 use std::path::Path;
 
 use burn::tensor::Device;
-use common::*;
+use crate::common::*;
 use webtune::model::BertConfig;
 use webtune::model::weights::WeightFile;
 use webtune::parity::{Golden, LoraGolden, compare};

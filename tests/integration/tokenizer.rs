@@ -2,9 +2,7 @@
 //! the families use: BERT's WordPiece (from tokenizer.json and from vocab.txt alone), RoBERTa's
 //! byte-level BPE and ALBERT's SentencePiece Unigram (the tiny fixtures' tokenizer.json).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use webtune::data::{Split, Task, TextTokenizer};
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
