@@ -170,12 +170,12 @@ struct LoraArgs {
     /// every weight: far less memory, and the output is a small adapter peft loads. Off by default.
     #[arg(long, value_name = "R")]
     lora_r: Option<usize>,
-    /// The adapters' output is scaled by lora_alpha / r (peft's default 8).
-    #[arg(long, default_value_t = 8.0, requires = "lora_r")]
-    lora_alpha: f64,
-    /// Dropout on the adapters' input (peft's default 0).
-    #[arg(long, default_value_t = 0.0, requires = "lora_r")]
-    lora_dropout: f64,
+    /// The adapters' output is scaled by lora_alpha / r (peft's default, 8, where not given).
+    #[arg(long, requires = "lora_r")]
+    lora_alpha: Option<f64>,
+    /// Dropout on the adapters' input (peft's default, 0, where not given).
+    #[arg(long, requires = "lora_r")]
+    lora_dropout: Option<f64>,
     /// The layers given adapters, by their names' last part: query,value (the default; DistilBERT's
     /// q_lin,v_lin), any of key, dense, ..., or all-linear.
     #[arg(long, requires = "lora_r")]
@@ -191,8 +191,9 @@ impl LoraArgs {
     fn config(&self, family: webtune::model::Family, model: &str) -> Result<Option<LoraConfig>> {
         let Some(r) = self.lora_r else { return Ok(None) };
         let mut c = LoraConfig::new(r, family);
-        c.lora_alpha = self.lora_alpha;
-        c.lora_dropout = self.lora_dropout;
+        // Unset, they keep LoraConfig's defaults, which are peft's.
+        c.lora_alpha = self.lora_alpha.unwrap_or(c.lora_alpha);
+        c.lora_dropout = self.lora_dropout.unwrap_or(c.lora_dropout);
         if let Some(t) = &self.lora_target_modules {
             c.target_modules = TargetModules::parse(t)?;
         }
@@ -757,8 +758,8 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
     let ad = device.clone().autodiff();
     let lora = LoraArgs {
         lora_r: cmd.lora_r,
-        lora_alpha: 8.0,
-        lora_dropout: 0.0,
+        lora_alpha: None,
+        lora_dropout: None,
         lora_target_modules: cmd.lora_target_modules.clone(),
         merge_lora: false,
     };

@@ -7,24 +7,13 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::Tensor;
 
-use super::bert::{BertEmbeddings, BertInput, BertLayer, LayerLayout, additive_mask, first_token};
-use super::config::BertConfig;
+use super::bert::{BertEmbeddings, BertInput, BertLayer, additive_mask, first_token};
+use super::config::{BertConfig, Family};
 use super::dropout::dropout;
 use super::lora::LoraLinear;
 use super::weights::{Exporter, Vars};
 use crate::error::Result;
 
-const LAYOUT: LayerLayout = LayerLayout {
-    query: "attention.query",
-    key: "attention.key",
-    value: "attention.value",
-    attention_dense: "attention.dense",
-    attention_norm: "attention.LayerNorm",
-    intermediate: "ffn",
-    output_dense: "ffn_output",
-    output_norm: "full_layer_layer_norm",
-    attention_output_dropout: true,
-};
 
 #[derive(Module, Debug)]
 pub struct AlbertModel {
@@ -56,7 +45,7 @@ impl AlbertForSequenceClassification {
         let width = c.embedding_size.unwrap_or(128);
         let (groups, inner) = (c.num_hidden_groups.unwrap_or(1), c.inner_group_num.unwrap_or(1));
         let albert_layer_groups = (0..groups)
-            .map(|g| (0..inner).map(|j| BertLayer::load(vars, &layer_name(g, j), &LAYOUT, c, act)).collect())
+            .map(|g| (0..inner).map(|j| BertLayer::load(vars, &layer_name(g, j), &Family::Albert.layout(), c, act)).collect())
             .collect::<Result<_>>()?;
         Ok(Self {
             albert: AlbertModel {
@@ -77,7 +66,7 @@ impl AlbertForSequenceClassification {
         ex.dense("albert.encoder.embedding_hidden_mapping_in", &a.embedding_hidden_mapping_in);
         for (g, group) in a.albert_layer_groups.iter().enumerate() {
             for (j, layer) in group.iter().enumerate() {
-                layer.export(ex, &layer_name(g, j), &LAYOUT);
+                layer.export(ex, &layer_name(g, j), &Family::Albert.layout());
             }
         }
         ex.dense("albert.pooler", &a.pooler);

@@ -4,14 +4,14 @@
 //!
 //! The other families reuse these modules as transformers' own files copy them ("Copied from
 //! transformers.models.bert.modeling_bert.BertLayer"): RoBERTa and ELECTRA under the same tensor
-//! names, DistilBERT and ALBERT under theirs ([`LayerLayout`]).
+//! names, DistilBERT and ALBERT under theirs ([`Family::layout`]).
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, Linear};
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Int, Tensor};
 
-use super::config::{Activation, BertConfig};
+use super::config::{Activation, BertConfig, Family, LayerLayout};
 use super::dropout::dropout;
 use super::gelu::gelu;
 use super::lora::LoraLinear;
@@ -82,36 +82,6 @@ impl BertEmbeddings {
         }
         dropout(&self.dropout, self.layer_norm.forward(x))
     }
-}
-
-/// Where a family keeps a layer's tensors, relative to the layer, and the one way a family's layer
-/// computes differently.
-pub struct LayerLayout {
-    pub query: &'static str,
-    pub key: &'static str,
-    pub value: &'static str,
-    pub attention_dense: &'static str,
-    pub attention_norm: &'static str,
-    pub intermediate: &'static str,
-    pub output_dense: &'static str,
-    pub output_norm: &'static str,
-    /// DistilBERT adds the attention's output to the residual without dropout.
-    pub attention_output_dropout: bool,
-}
-
-impl LayerLayout {
-    /// BERT's, which RoBERTa and ELECTRA share.
-    pub const BERT: LayerLayout = LayerLayout {
-        query: "attention.self.query",
-        key: "attention.self.key",
-        value: "attention.self.value",
-        attention_dense: "attention.output.dense",
-        attention_norm: "attention.output.LayerNorm",
-        intermediate: "intermediate.dense",
-        output_dense: "output.dense",
-        output_norm: "output.LayerNorm",
-        attention_output_dropout: true,
-    };
 }
 
 #[derive(Module, Debug)]
@@ -270,7 +240,7 @@ impl BertModel {
         Ok(Self {
             embeddings: BertEmbeddings::load(vars, &format!("{p}.embeddings"), c, width, true, position_offset)?,
             layer: (0..c.num_hidden_layers)
-                .map(|i| BertLayer::load(vars, &format!("{p}.encoder.layer.{i}"), &LayerLayout::BERT, c, act))
+                .map(|i| BertLayer::load(vars, &format!("{p}.encoder.layer.{i}"), &Family::Bert.layout(), c, act))
                 .collect::<Result<_>>()?,
             pooler: match pooler {
                 true => Some(vars.dense(&format!("{p}.pooler.dense"), c.hidden_size, c.hidden_size)?),
@@ -282,7 +252,7 @@ impl BertModel {
     pub fn export(&self, ex: &mut Exporter, p: &str) {
         self.embeddings.export(ex, &format!("{p}.embeddings"));
         for (i, layer) in self.layer.iter().enumerate() {
-            layer.export(ex, &format!("{p}.encoder.layer.{i}"), &LayerLayout::BERT);
+            layer.export(ex, &format!("{p}.encoder.layer.{i}"), &Family::Bert.layout());
         }
         if let Some(pooler) = &self.pooler {
             ex.dense(&format!("{p}.pooler.dense"), pooler);

@@ -73,21 +73,51 @@ impl Family {
         }
     }
 
+    /// Where this family keeps a layer's tensors (transformers' names, relative to the layer).
+    pub fn layout(self) -> LayerLayout {
+        match self {
+            Family::DistilBert => LayerLayout {
+                query: "attention.q_lin",
+                key: "attention.k_lin",
+                value: "attention.v_lin",
+                attention_dense: "attention.out_lin",
+                attention_norm: "sa_layer_norm",
+                intermediate: "ffn.lin1",
+                output_dense: "ffn.lin2",
+                output_norm: "output_layer_norm",
+                attention_output_dropout: false,
+            },
+            Family::Albert => LayerLayout {
+                query: "attention.query",
+                key: "attention.key",
+                value: "attention.value",
+                attention_dense: "attention.dense",
+                attention_norm: "attention.LayerNorm",
+                intermediate: "ffn",
+                output_dense: "ffn_output",
+                output_norm: "full_layer_layer_norm",
+                attention_output_dropout: true,
+            },
+            // RoBERTa, XLM-RoBERTa and ELECTRA keep BERT's names.
+            Family::Bert | Family::Roberta | Family::XlmRoberta | Family::Electra => LayerLayout {
+                query: "attention.self.query",
+                key: "attention.self.key",
+                value: "attention.self.value",
+                attention_dense: "attention.output.dense",
+                attention_norm: "attention.output.LayerNorm",
+                intermediate: "intermediate.dense",
+                output_dense: "output.dense",
+                output_norm: "output.LayerNorm",
+                attention_output_dropout: true,
+            },
+        }
+    }
+
     /// A layer's six linear layers, named relative to the layer: query, key, value, the attention's
     /// output, the feed-forward's two.
     pub fn layer_linears(self) -> [&'static str; 6] {
-        match self {
-            Family::DistilBert => ["attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1", "ffn.lin2"],
-            Family::Albert => ["attention.query", "attention.key", "attention.value", "attention.dense", "ffn", "ffn_output"],
-            _ => [
-                "attention.self.query",
-                "attention.self.key",
-                "attention.self.value",
-                "attention.output.dense",
-                "intermediate.dense",
-                "output.dense",
-            ],
-        }
+        let l = self.layout();
+        [l.query, l.key, l.value, l.attention_dense, l.intermediate, l.output_dense]
     }
 
     /// The last part of the names of its encoder's linear layers: what LoRA's target modules match.
@@ -99,6 +129,21 @@ impl Family {
             Family::Bert | Family::Roberta | Family::XlmRoberta => &["query", "key", "value", "dense"],
         }
     }
+}
+
+/// Where a family keeps a layer's tensors, relative to the layer, and the one way a family's layer
+/// computes differently.
+pub struct LayerLayout {
+    pub query: &'static str,
+    pub key: &'static str,
+    pub value: &'static str,
+    pub attention_dense: &'static str,
+    pub attention_norm: &'static str,
+    pub intermediate: &'static str,
+    pub output_dense: &'static str,
+    pub output_norm: &'static str,
+    /// DistilBERT adds the attention's output to the residual without dropout.
+    pub attention_output_dropout: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -5,23 +5,12 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 
-use super::bert::{BertEmbeddings, BertInput, BertLayer, LayerLayout, additive_mask, first_token};
-use super::config::{Activation, BertConfig};
+use super::bert::{BertEmbeddings, BertInput, BertLayer, additive_mask, first_token};
+use super::config::{Activation, BertConfig, Family};
 use super::head::ClassificationHead;
 use super::weights::{Exporter, Vars};
 use crate::error::Result;
 
-const NAMES: LayerLayout = LayerLayout {
-    query: "attention.q_lin",
-    key: "attention.k_lin",
-    value: "attention.v_lin",
-    attention_dense: "attention.out_lin",
-    attention_norm: "sa_layer_norm",
-    intermediate: "ffn.lin1",
-    output_dense: "ffn.lin2",
-    output_norm: "output_layer_norm",
-    attention_output_dropout: false,
-};
 
 #[derive(Module, Debug)]
 pub struct DistilBertModel {
@@ -44,7 +33,7 @@ impl DistilBertForSequenceClassification {
             distilbert: DistilBertModel {
                 embeddings: BertEmbeddings::load(vars, "distilbert.embeddings", c, c.hidden_size, false, 0)?,
                 layer: (0..c.num_hidden_layers)
-                    .map(|i| BertLayer::load(vars, &format!("distilbert.transformer.layer.{i}"), &NAMES, c, act))
+                    .map(|i| BertLayer::load(vars, &format!("distilbert.transformer.layer.{i}"), &Family::DistilBert.layout(), c, act))
                     .collect::<Result<_>>()?,
             },
             classifier: ClassificationHead::load(
@@ -61,7 +50,7 @@ impl DistilBertForSequenceClassification {
     pub fn export(&self, ex: &mut Exporter) {
         self.distilbert.embeddings.export(ex, "distilbert.embeddings");
         for (i, layer) in self.distilbert.layer.iter().enumerate() {
-            layer.export(ex, &format!("distilbert.transformer.layer.{i}"), &NAMES);
+            layer.export(ex, &format!("distilbert.transformer.layer.{i}"), &Family::DistilBert.layout());
         }
         self.classifier.export(ex);
     }
