@@ -79,6 +79,16 @@ def main():
         each = ", ".join(f"{r['accuracy']:.3f} / {r['f1']:.3f}" for r in sorted(rows, key=lambda r: r["seed"]))
         print(f"| {side} | {len(rows)} | {statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f} "
               f"| {statistics.mean(f1s):.4f} ± {statistics.stdev(f1s):.4f} | {each} |")
+    # The sides draw from different generators (a seed is not the same head, order or masks on both),
+    # so runs are not paired: the means are compared against their standard error (Welch).
+    by_side = {side: [r for r in done if r["side"] == side and r["model"] == model and r["seed"] in seeds]
+               for side in ("webtune", "torch")}
+    if all(len(rows) >= 2 for rows in by_side.values()):
+        for metric in ("accuracy", "f1"):
+            w, t = ([r[metric] for r in by_side[side]] for side in ("webtune", "torch"))
+            diff = statistics.mean(w) - statistics.mean(t)
+            se = (statistics.variance(w) / len(w) + statistics.variance(t) / len(t)) ** 0.5
+            print(f"{metric}: webtune − PyTorch = {diff:+.4f} ± {se:.4f} (standard error; Welch t = {diff / se:.2f})")
 
 
 if __name__ == "__main__":
