@@ -2,9 +2,12 @@
 """The course's "A full training" loop in PyTorch + transformers, as the reference for
 `webtune train` (same recipe: batch 8, AdamW lr 5e-5 with weight decay 0, linear decay to 0,
 no warmup, 3 epochs, dynamic padding). Prints per-epoch accuracy/F1 and training samples/s.
+With --lora-r, the same loop trains peft's LoRA (`get_peft_model`, task type SEQ_CLS: adapters on
+the query and value projections, the classifier trained whole), as `webtune train --lora-r` does.
 
     scripts/setup --reference
     python3 scripts/reference_train.py [--model DIR] [--epochs 3] [--threads 2]
+        [--lora-r 8 --lora-alpha 16 --lora-dropout 0.1 --lr 3e-4]
 """
 import argparse
 import json
@@ -29,6 +32,9 @@ def main():
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--lora-r", type=int)
+    p.add_argument("--lora-alpha", type=float, default=8)
+    p.add_argument("--lora-dropout", type=float, default=0.0)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -45,6 +51,11 @@ def main():
     eval_dl = DataLoader(dev, batch_size=8, collate_fn=collator)
 
     model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=2)
+    if args.lora_r:
+        from peft import LoraConfig, get_peft_model
+        lora = LoraConfig(task_type="SEQ_CLS", r=args.lora_r, lora_alpha=args.lora_alpha,
+                          lora_dropout=args.lora_dropout)
+        model = get_peft_model(model, lora)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     steps = args.epochs * len(train_dl)
     scheduler = get_scheduler("linear", optimizer=optimizer, num_warmup_steps=0, num_training_steps=steps)

@@ -135,7 +135,7 @@ impl SavedCheckpoint {
 
     /// The training state for a run with `config` (the task's config, as the run trains it).
     pub fn resume(&self, config: &BertConfig, device: &Device) -> Result<Resume> {
-        let lora = self.adapter.as_ref().map(|a| (&a.config, &self.model.weights));
+        let lora = self.adapter.as_ref().map(|a| &a.config);
         Resume::load_adapted(config, &self.trainer_state, &self.exp_avg, &self.exp_avg_sq, device, lora)
     }
 }

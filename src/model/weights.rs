@@ -139,6 +139,8 @@ pub struct Vars {
     /// Set while a model is built for LoRA: every tensor is frozen except the adapters and the
     /// modules the adapter saves whole.
     lora: Option<Adapting>,
+    /// Frozen tensors are one-element stand-ins (`Vars::adapter_only`).
+    frozen_stand_ins: bool,
 }
 
 const LORA_STREAM: u64 = 0x4c6f_5241;
@@ -168,7 +170,17 @@ impl Vars {
             std,
             device: device.clone(),
             lora: None,
+            frozen_stand_ins: false,
         }
+    }
+
+    /// A LoRA model of the adapter's and the head's tensors alone, from `adapter` (a file in
+    /// `adapter_model.safetensors`' layout): each frozen tensor is a one-element stand-in. What a
+    /// checkpoint's optimizer moments are read into, which exist only for the trained tensors; a
+    /// copy of the base weights for each would cost two models' memory at resume.
+    pub fn adapter_only(config: LoraConfig, adapter: WeightFile, device: &Device) -> Self {
+        let vars = Self { checkpoint: None, frozen_stand_ins: true, ..Self::random(0, 0.0, device) };
+        vars.with_lora(config, Some(adapter))
     }
 
     /// Builds the model with LoRA adapters on `config.target_modules`, everything else frozen but
@@ -198,6 +210,7 @@ impl Vars {
             std,
             device: device.clone(),
             lora: None,
+            frozen_stand_ins: false,
         }
     }
 
@@ -257,12 +270,19 @@ impl Vars {
     }
 
     pub fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D], init: Init) -> Result<Tensor<D>> {
+        if self.stands_in(name) {
+            return Ok(Tensor::zeros([1; D], &self.device));
+        }
         let values = self.host(name, &shape, init)?;
         Ok(Tensor::from_data(TensorData::new(values, shape), &self.device))
     }
 
     /// `nn.Linear(d_in, d_out)`: transformers stores the weight as [out, in], burn as [in, out].
     pub fn linear(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<Linear> {
+        if self.stands_in(name) {
+            let (w, b) = (Tensor::zeros([1, 1], &self.device), Tensor::zeros([1], &self.device));
+            return Ok(Linear { weight: self.param(name, w), bias: Some(self.param(name, b)) });
+        }
         let w = self.host(&format!("{name}.weight"), &[d_out, d_in], Init::Normal)?;
         let b = self.tensor(&format!("{name}.bias"), [d_out], Init::Zeros)?;
         let w = Tensor::from_data(TensorData::new(transpose(&w, d_out, d_in), [d_in, d_out]), &self.device);
@@ -318,6 +338,11 @@ impl Vars {
         ln.gamma = self.param(name, gamma);
         ln.beta = Some(self.param(name, beta));
         Ok(ln)
+    }
+
+    /// Whether the tensor or module `name` is frozen and only stood in for (`Vars::adapter_only`).
+    fn stands_in(&self, name: &str) -> bool {
+        self.frozen_stand_ins && self.lora.as_ref().is_some_and(|l| !l.config.saves(name))
     }
 
     /// A parameter of the module `name`: trainable, or frozen when LoRA is being built and the

@@ -162,15 +162,16 @@ impl Resume {
         Self::load_adapted(config, trainer_state, exp_avg, exp_avg_sq, device, None)
     }
 
-    /// [`Self::load`] for a LoRA run (`lora`: its settings and the base model's weights): the
-    /// moment files hold the adapters' and the head's moments, under the adapter's names.
+    /// [`Self::load`] for a LoRA run (`lora`: its settings): the moment files hold the adapters' and
+    /// the head's moments, under the adapter's names; the frozen tensors, which have none, are
+    /// one-element stand-ins (`Vars::adapter_only`) that `AdamW::from_moments` passes over.
     pub fn load_adapted(
         config: &BertConfig,
         trainer_state: &NamedBytes,
         exp_avg: &NamedBytes,
         exp_avg_sq: &NamedBytes,
         device: &burn::tensor::Device,
-        lora: Option<(&LoraConfig, &NamedBytes)>,
+        lora: Option<&LoraConfig>,
     ) -> Result<Self> {
         let state: TrainerState =
             serde_json::from_slice(&trainer_state.bytes).map_err(|e| Error::json(&trainer_state.name, e))?;
@@ -186,10 +187,7 @@ impl Resume {
             let weights = WeightFile::from_bytes(&file.bytes, &file.name)?;
             let mut vars = match lora {
                 None => Vars::strict(weights, &device),
-                // The frozen tensors come from the base model: they have no moments, and
-                // `AdamW::from_moments` passes over them.
-                Some((lora, base)) => Vars::strict(WeightFile::from_bytes(&base.bytes, &base.name)?, &device)
-                    .with_lora(lora.clone(), Some(weights)),
+                Some(lora) => Vars::adapter_only(lora.clone(), weights, &device),
             };
             let moments = SequenceClassifier::load(&mut vars, config, &file.name)?;
             match vars.unused_adapter_tensors().first() {

@@ -6,11 +6,12 @@
 // (all-MiniLM-L6-v2) computes transformers' numbers in the page (`check=`) and trains two steps as
 // native wgpu does. Also: bad inputs and a browser without WebGPU get messages, not a dead tab;
 // faults (a broken connection, full storage, two tabs, hostile files, a lost GPU, the GPU out of
-// memory) are provoked for real and survived. The page's Benchmark measures training speed
+// memory) are provoked for real and survived. LoRA from a link trains, resumes after a reload, and
+// its adapter and merged model give the page's probabilities in the CLI. The page's Benchmark measures training speed
 // (with --compare-native 1, `webtune bench` on native wgpu the same batches, for the ratio).
 // Screenshots and the console go to --out.
 //
-//   node tests/browser/e2e.mjs [--model DIR] [--minilm DIR] [--steps 20] [--out DIR] [--webtune BIN] [--only 0,1,4,5,6,7]
+//   node tests/browser/e2e.mjs [--model DIR] [--minilm DIR] [--steps 20] [--out DIR] [--webtune BIN] [--only 0,1,4,5,6,7,8]
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -42,7 +43,7 @@ const defaults = {
   // both rates (figures, not checks).
   'compare-native': '0',
   // Scenarios to run (numbered below; 1 covers 1–3), for working on one: `--only 5`.
-  only: '0,1,4,5,6,7',
+  only: '0,1,4,5,6,7,8',
 };
 const opt = { ...defaults };
 for (let i = 2; i < process.argv.length; i += 2) {
@@ -237,6 +238,19 @@ function nativeFiles(url, files, fallback) {
 }
 const nativeData = () => nativeFiles('/data/MRPC', ['train.tsv', 'dev.tsv']);
 const step = async (page) => Number(await attr(page, '[data-testid=progress]', 'data-step'));
+// A safetensors file's f32 tensors by name (an 8-byte header length, a JSON header, the data).
+function tensors(file) {
+  const bytes = fs.readFileSync(file);
+  const length = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8'));
+  const out = {};
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__' || t.dtype !== 'F32') continue;
+    const [start, end] = t.data_offsets.map((o) => 8 + length + o);
+    out[name] = Array.from({ length: (end - start) / 4 }, (_, i) => bytes.readFloatLE(start + 4 * i));
+  }
+  return out;
+}
 const results = {};
 
 // ---- 0. what a visitor downloads: the targets of docs/benchmarks.md ("The page's download") ------
@@ -648,6 +662,90 @@ if (only.has(1)) {
     assert.equal(await step(first), tabSteps);
     await tabs.close();
     console.log(`ok - two tabs: the first keeps its saved run (step ${held}); the second trains without checkpoints and may not discard it (${lap()})`);
+  } finally {
+    await browser.close();
+  }
+}
+
+// ---- 8. LoRA from a link: adapters trained, a reload resumes them, and both downloads (the adapter,
+// the merged model) give the page's probabilities in the CLI ----------------------------------------
+if (only.has(8)) {
+  const browser = await launch(['--enable-unsafe-webgpu']);
+  try {
+    const a = 'The company said profit rose 5 percent.';
+    const b = 'Profit at the company increased by 5 percent, it said.';
+    const loraParams = { hub: '/hub', model: 'webtune-test/tiny-bert', data: '/data/MRPC', task: 'mrpc', lora_r: '4',
+      lr: '5e-3', max_steps: '12', logging_steps: '2', save_steps: '4' };
+    const lora = await open(browser, new URLSearchParams(loraParams), 'lora');
+    await waitState(lora, 'ready', 5 * 60_000);
+    await lora.click('[data-testid=train]');
+    await lora.waitForFunction(() => Number(document.querySelector('[data-testid=checkpoint]')?.dataset.step) >= 4
+      && Number(document.querySelector('[data-testid=progress]')?.dataset.step) >= 6, null, { timeout, polling: 50 });
+    const memory = await lora.$eval('[data-testid=memory]', (e) => ({ ...e.dataset }));
+    assert.ok(Number(memory.trainable) > 0 && Number(memory.trainable) < Number(memory.parameters) / 2
+      && Number(memory.bytes) < Number(memory.fullBytes), `LoRA's estimate: ${JSON.stringify(memory)}`);
+    await lora.reload();
+    await lora.waitForSelector('[data-testid=resume-offer]', { timeout: 120_000 });
+    assert.match(await lora.textContent('[data-testid=resume-offer]'), /LoRA rank 4/);
+    await lora.click('[data-testid=resume-run]');
+    await waitState(lora, 'finished', timeout);
+    assert.equal(await step(lora), 12, 'the resumed LoRA run reached the last step');
+    await lora.fill('[data-testid=text-a]', a);
+    await lora.fill('[data-testid=text-b]', b);
+    await lora.click('[data-testid=classify]');
+    await lora.waitForSelector('[data-testid=prediction]', { timeout: 120_000 });
+    const loraProbs = JSON.parse(await attr(lora, '[data-testid=prediction]', 'data-probabilities'));
+    // `expect`: a file of this download (the links of the last one go when the next is asked for).
+    const downloadAll = async (button, expect, dir) => {
+      await lora.click(button);
+      await lora.waitForSelector(`[data-testid=download-file][data-name="${expect}"]`, { timeout: 120_000 });
+      const files = await lora.$$eval('[data-testid=download-file]', (els) => els.map((e) => e.dataset.name));
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir, { recursive: true });
+      for (const name of files) {
+        const [download] = await Promise.all([lora.waitForEvent('download'),
+          lora.click(`[data-testid=download-file][data-name="${name}"]`)]);
+        await download.saveAs(path.join(dir, name));
+      }
+      return files;
+    };
+    const cliProbs = (dir) => JSON.parse(execFileSync(opt.webtune, ['predict', '--model', dir, '--backend', 'cpu', a, b],
+      { encoding: 'utf8' })).probabilities;
+    const adapterDir = path.join(opt.out, 'exported-adapter');
+    const adapterFiles = await downloadAll('[data-testid=export]', 'adapter_config.json', adapterDir);
+    for (const need of ['adapter_model.safetensors', 'adapter_config.json', 'config.json']) {
+      assert.ok(adapterFiles.includes(need), `the adapter's files: ${adapterFiles}`);
+    }
+    assert.ok(!adapterFiles.includes('model.safetensors'), `an adapter, not a model: ${adapterFiles}`);
+    const adapterConfig = JSON.parse(fs.readFileSync(path.join(adapterDir, 'adapter_config.json'), 'utf8'));
+    assert.deepEqual([adapterConfig.peft_type, adapterConfig.task_type, adapterConfig.r, adapterConfig.base_model_name_or_path],
+      ['LORA', 'SEQ_CLS', 4, 'webtune-test/tiny-bert'], JSON.stringify(adapterConfig));
+    // The Hub id is what peft and `webtune predict` look up; this fake Hub's model is the local fixture.
+    fs.writeFileSync(path.join(adapterDir, 'adapter_config.json'),
+      JSON.stringify({ ...adapterConfig, base_model_name_or_path: opt.model }));
+    const fromAdapter = cliProbs(adapterDir);
+    const mergedDir = path.join(opt.out, 'exported-merged');
+    const mergedFiles = await downloadAll('[data-testid=export-merged]', 'model.safetensors', mergedDir);
+    assert.ok(mergedFiles.includes('model.safetensors') && !mergedFiles.includes('adapter_config.json'), `${mergedFiles}`);
+    const fromMerged = cliProbs(mergedDir);
+    // Trained in the page: the targeted layers moved (their adapters merged in), the others did not.
+    const merged = tensors(path.join(mergedDir, 'model.safetensors'));
+    const base = tensors(path.join(opt.model, 'model.safetensors'));
+    const moved = (name) => Math.max(...merged[name].map((x, i) => Math.abs(x - base[name][i])));
+    assert.ok(moved('bert.encoder.layer.0.attention.self.query.weight') > 0, 'the query adapter trained');
+    assert.equal(moved('bert.encoder.layer.0.attention.self.key.weight'), 0, 'an untargeted layer stays frozen');
+    assert.equal(moved('bert.embeddings.word_embeddings.weight'), 0, 'the embeddings stay frozen');
+    await lora.screenshot({ path: path.join(opt.out, 'page-lora.png'), fullPage: true });
+    const sizes = { adapter: fs.statSync(path.join(adapterDir, 'adapter_model.safetensors')).size,
+      merged: fs.statSync(path.join(mergedDir, 'model.safetensors')).size };
+    assert.ok(sizes.adapter < sizes.merged / 2, `the adapter's file is small: ${JSON.stringify(sizes)}`);
+    const loraDiff = Math.max(...loraProbs.map((p, i) => Math.max(Math.abs(p - fromAdapter[i]), Math.abs(p - fromMerged[i]))));
+    assert.ok(loraDiff < 1e-4, `page ${loraProbs} vs the CLI from the adapter ${fromAdapter}, merged ${fromMerged}`);
+    await lora.close();
+    Object.assign(results, { lora_page_probabilities: loraProbs, lora_cli_adapter_probabilities: fromAdapter,
+      lora_cli_merged_probabilities: fromMerged, lora_file_bytes: sizes });
+    console.log(`ok - LoRA from a link: ${memory.trainable} of ${memory.parameters} parameters trained, resumed after a `
+      + `reload; the adapter and the merged model give the page's probabilities in the CLI (${loraDiff.toExponential(1)}) (${lap()})`);
   } finally {
     await browser.close();
   }

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 use webtune::bench::BenchReport;
+use webtune::model::Family;
+use webtune::model::lora_config::LoraConfig;
 use webtune::parity::ParityReport;
 use webtune::predict::Prediction;
 use webtune::train::memory::MemoryEstimate;
@@ -113,6 +115,10 @@ pub struct RunRequest {
     /// Batches of similar lengths (`TrainingArgs::group_by_length`).
     #[serde(default)]
     pub group_by_length: bool,
+    /// LoRA's rank: train adapters of this rank beside the frozen model (and the task head whole),
+    /// with peft's other defaults, instead of every weight.
+    #[serde(default)]
+    pub lora_r: Option<usize>,
 }
 
 /// The Hub dataset GLUE lives in.
@@ -136,6 +142,7 @@ impl Default for RunRequest {
             logging_steps: 5,
             save_steps: None,
             group_by_length: args.group_by_length,
+            lora_r: None,
         }
     }
 }
@@ -211,6 +218,12 @@ impl Query {
                 "seed" => r.seed = number(key, value)?,
                 "logging_steps" => r.logging_steps = number(key, value)?,
                 "save_steps" => r.save_steps = Some(number(key, value)?),
+                "lora_r" => {
+                    let rank = number(key, value)?;
+                    // The family does not change what a valid rank is.
+                    LoraConfig::new(rank, Family::Bert).validate().map_err(|e| format!("query parameter `lora_r`: {e}"))?;
+                    r.lora_r = Some(rank);
+                }
                 "autostart" => q.autostart = matches!(value, "1" | "true" | "yes"),
                 "group_by_length" => r.group_by_length = matches!(value, "1" | "true" | "yes"),
                 "bench" => q.autobench = matches!(value, "1" | "true" | "yes"),
@@ -282,8 +295,9 @@ pub enum ToWorker {
     Resume,
     Stop,
     Predict { text_a: String, text_b: Option<String> },
-    /// Reply: `Exported`, with the fine-tuned model's files.
-    Export,
+    /// Reply: `Exported`, with the fine-tuned model's files: a LoRA run's adapter folder, or
+    /// (`merged`, and every full fine-tune) a whole model folder.
+    Export { merged: bool },
     /// Forget the model files kept in the browser's cache. Reply: `CacheCleared`.
     ClearCache,
     /// Continue the run saved in the browser from its last checkpoint.
@@ -308,6 +322,8 @@ pub struct SavedSummary {
     pub model: String,
     pub data: String,
     pub task: String,
+    #[serde(default)]
+    pub lora_r: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -322,7 +338,8 @@ pub enum FromWorker {
     /// What the worker is doing now, in words.
     Stage(String),
     Download { file: String, loaded: u64, total: Option<u64>, cached: bool },
-    Memory(MemoryEstimate),
+    /// The run's memory estimate, and for a LoRA run a full fine-tune's, to say what it saves.
+    Memory(MemoryEstimate, Option<MemoryEstimate>),
     Train(Event),
     Paused,
     Resumed,
@@ -398,6 +415,8 @@ mod tests {
         let check = Query::parse([("check", "/goldens/minilm.json")], PAGE).unwrap();
         assert_eq!(check.check.as_deref(), Some("http://127.0.0.1:8080/goldens/minilm.json"));
         assert!(Query::parse([("check", "minilm.json")], PAGE).unwrap_err().contains("`check`"));
+        assert_eq!(d.request.lora_r, None, "every weight trained by default");
+        assert_eq!(Query::parse([("lora_r", "8")], PAGE).unwrap().request.lora_r, Some(8));
     }
 
     #[test]
@@ -410,5 +429,7 @@ mod tests {
         assert_eq!(q.request.hub, "http://127.0.0.1:8080/fake-hub");
         let e = Query::parse([("lr", "0")], PAGE).unwrap_err();
         assert!(e.contains("learning_rate"), "{e}");
+        let e = Query::parse([("lora_r", "0")], PAGE).unwrap_err();
+        assert!(e.contains("`lora_r`") && e.contains("rank"), "{e}");
     }
 }

@@ -161,7 +161,11 @@ impl WorkerLink {
                     }
                 });
             }
-            FromWorker::Memory(estimate) => s.memory.set(Some(estimate)),
+            FromWorker::Memory(estimate, full) => {
+                // f32 weights: the adapter file holds the trained tensors, the merged model all but the adapters.
+                s.lora_sizes.set(full.map(|f| (4 * estimate.trainable_parameters, 4 * f.parameters)));
+                s.memory.set(Some((estimate, full)));
+            }
             FromWorker::Train(event) => self.train_event(event),
             FromWorker::Paused => s.set_phase(Phase::Paused, "Paused"),
             FromWorker::Checkpointed { step } => s.checkpoint.set(Some(step)),

@@ -24,9 +24,10 @@ use link::WorkerLink;
 use shell::Shell;
 use state::{Phase, RunState};
 
-const QUERY_KEYS: [&str; 20] = [
+const QUERY_KEYS: [&str; 21] = [
     "hub", "preset", "model", "data", "task", "epochs", "batch", "lr", "max_steps", "max_train_samples", "max_eval_samples",
-    "seed", "logging_steps", "save_steps", "group_by_length", "autostart", "bench", "bench_steps", "bench_warmup", "check",
+    "seed", "logging_steps", "save_steps", "group_by_length", "lora_r", "autostart", "bench", "bench_steps", "bench_warmup",
+    "check",
 ];
 
 /// The query string as (key, value) pairs of the keys the page knows.
@@ -67,6 +68,7 @@ struct Form {
     logging_steps: RwSignal<String>,
     save_steps: RwSignal<String>,
     group_by_length: RwSignal<bool>,
+    lora_r: RwSignal<String>,
 }
 
 impl Form {
@@ -86,6 +88,7 @@ impl Form {
             logging_steps: RwSignal::new(r.logging_steps.to_string()),
             save_steps: RwSignal::new(opt_text(r.save_steps)),
             group_by_length: RwSignal::new(r.group_by_length),
+            lora_r: RwSignal::new(opt_text(r.lora_r)),
         }
     }
 
@@ -96,6 +99,7 @@ impl Form {
             ("batch", self.batch), ("lr", self.lr), ("max_steps", self.max_steps),
             ("max_train_samples", self.max_train_samples), ("max_eval_samples", self.max_eval_samples),
             ("seed", self.seed), ("logging_steps", self.logging_steps), ("save_steps", self.save_steps),
+            ("lora_r", self.lora_r),
         ];
         let values: Vec<(&str, String)> = fields
             .iter()
@@ -115,7 +119,7 @@ impl Form {
     /// Subscribes the calling effect to every field.
     fn track(&self) {
         for s in [self.hub, self.model, self.data, self.task, self.epochs, self.batch, self.lr, self.max_steps,
-            self.max_train_samples, self.max_eval_samples, self.seed, self.logging_steps, self.save_steps] {
+            self.max_train_samples, self.max_eval_samples, self.seed, self.logging_steps, self.save_steps, self.lora_r] {
             s.track();
         }
         self.group_by_length.track();
@@ -250,6 +254,8 @@ pub fn App() -> impl IntoView {
     let plan_epoch = RwSignal::new(0u64);
     // The model of the job under way, whose speed a benchmark or a run measures.
     let job_model = StoredValue::new(String::new());
+    // Whether it trains LoRA: its speed is not a full fine-tune's, which the estimates are made of.
+    let job_lora = StoredValue::new(false);
 
     // Train, measure speed or check the numbers with the form's model and data.
     let start = {
@@ -267,6 +273,7 @@ pub fn App() -> impl IntoView {
                 Job::Prepare => state.reset_for_job("Preparing for offline"),
             }
             job_model.set_value(form.model.get_untracked().trim().to_string());
+            job_lora.set_value(request.lora_r.is_some());
             let (model_input, data_input) = (model_files.get_untracked(), data_files.get_untracked());
             if picked_count(&model_files) > 0 {
                 request.model = Source::Files;
@@ -312,7 +319,7 @@ pub fn App() -> impl IntoView {
     let measured = move |samples_per_s: f64| {
         if let Some(a) = state.adapter.get_untracked() {
             let model = job_model.get_value();
-            if !model.is_empty() {
+            if !model.is_empty() && !job_lora.get_value() {
                 speeds.set(plan::remember(&a, &model, samples_per_s));
             }
         }
@@ -510,6 +517,8 @@ pub fn App() -> impl IntoView {
                 <label for="group_by_length">"Group batches by length (faster; not the course's recipe)"</label>
                 <input id="group_by_length" type="checkbox" prop:checked=move || form.group_by_length.get()
                     on:change=move |ev| form.group_by_length.set(event_target_checked(&ev)) prop:disabled=running />
+                {field("LoRA rank (optional: small adapters trained beside the frozen model, e.g. 8; \
+                    they usually want a higher learning rate, e.g. 3e-4)", "lora_r", form.lora_r)}
             </div>
             {move || planned.get().map(|files| {
                 let (n, est) = (run_steps().map(|(n, _)| n), run_estimate(&form.model.get()));
@@ -547,8 +556,9 @@ pub fn App() -> impl IntoView {
             {move || state.saved.get().filter(|_| !running()).map(|s| view! {
                 <div class="resume-offer" data-testid="resume-offer" data-step=s.step.to_string()>
                     <p>{format!(
-                        "A run of {} on {} ({}) is saved at step {} of {}: it can go on from there.",
-                        s.model, s.data, s.task, s.step, s.total_steps
+                        "A run of {} on {} ({}{}) is saved at step {} of {}: it can go on from there.",
+                        s.model, s.data, s.task, s.lora_r.map(|r| format!(", LoRA rank {r}")).unwrap_or_default(),
+                        s.step, s.total_steps
                     )}</p>
                     <button data-testid="resume-run" prop:disabled=move || phase() == Phase::Starting
                         on:click=move |_| {
@@ -580,9 +590,18 @@ pub fn App() -> impl IntoView {
                     </p>
                 }
             }).collect_view()}
-            {move || state.memory.get().map(|m| view! {
-                <p class="memory" data-testid="memory" data-bytes=m.total_bytes().to_string()>
-                    {format!("{} parameters; training needs about {} of GPU memory", count(m.parameters), mb(m.total_bytes()))}
+            {move || state.memory.get().map(|(m, full)| view! {
+                <p class="memory" data-testid="memory" data-bytes=m.total_bytes().to_string()
+                    data-parameters=m.parameters.to_string() data-trainable=m.trainable_parameters.to_string()
+                    data-full-bytes=full.map(|f| f.total_bytes().to_string()).unwrap_or_default()>
+                    {match full {
+                        None => format!("{} parameters; training needs about {} of GPU memory", count(m.parameters), mb(m.total_bytes())),
+                        Some(f) => format!(
+                            "{} parameters, {} of them trained (LoRA's adapters and the task head); training needs about {} \
+                             of GPU memory, a full fine-tune {}",
+                            count(m.parameters), count(m.trainable_parameters), mb(m.total_bytes()), mb(f.total_bytes())
+                        ),
+                    }}
                 </p>
             })}
             <progress data-testid="progress" data-step=move || progress().step.to_string()
@@ -682,8 +701,23 @@ pub fn App() -> impl IntoView {
 
         <section class="export">
             <h2>"Download"</h2>
-            <button data-testid="export" prop:disabled=move || !state.trained.get() || running()
-                on:click=move |_| send(ToWorker::Export)>"Prepare the fine-tuned model"</button>
+            {move || match state.lora_sizes.get() {
+                // A LoRA run's own result is its adapter; the merged model is a whole model's size.
+                Some((adapter_bytes, merged_bytes)) => view! { <div class="buttons">
+                    <button data-testid="export" prop:disabled=move || !state.trained.get() || running()
+                        title="adapter_model.safetensors and adapter_config.json, which peft's PeftModel.from_pretrained and webtune predict load with the base model"
+                        on:click=move |_| { state.clear_exported(); send(ToWorker::Export { merged: false }) }>
+                        {format!("Prepare the adapter (about {})", mb(adapter_bytes))}</button>
+                    <button class="secondary" data-testid="export-merged" prop:disabled=move || !state.trained.get() || running()
+                        title="The adapters merged into the weights: a plain model folder transformers loads"
+                        on:click=move |_| { state.clear_exported(); send(ToWorker::Export { merged: true }) }>
+                        {format!("Prepare the merged model (about {})", mb(merged_bytes))}</button>
+                </div> }.into_any(),
+                _ => view! {
+                    <button data-testid="export" prop:disabled=move || !state.trained.get() || running()
+                        on:click=move |_| send(ToWorker::Export { merged: false })>"Prepare the fine-tuned model"</button>
+                }.into_any(),
+            }}
             <ul>
                 {move || state.exported.get().into_iter().map(|f| view! {
                     <li><a data-testid="download-file" data-name=f.name.clone() href=f.url.clone()

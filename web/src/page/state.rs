@@ -104,7 +104,11 @@ pub struct RunState {
     pub webgpu_error: RwSignal<Option<String>>,
     /// One entry per file fetched in this run, in order.
     pub downloads: RwSignal<Vec<Download>>,
-    pub memory: RwSignal<Option<MemoryEstimate>>,
+    /// The run's memory estimate, and a full fine-tune's when the run trains LoRA.
+    pub memory: RwSignal<Option<(MemoryEstimate, Option<MemoryEstimate>)>>,
+    /// The trained model's download sizes when it is a LoRA run's: the adapter's, and the merged
+    /// model's (bytes). Kept past a benchmark, as the model is.
+    pub lora_sizes: RwSignal<Option<(u64, u64)>>,
     pub progress: RwSignal<Progress>,
     pub initialized: RwSignal<Vec<String>>,
     pub losses: RwSignal<Vec<LossPoint>>,
@@ -137,6 +141,7 @@ impl RunState {
             webgpu_error: RwSignal::new(None),
             downloads: RwSignal::new(Vec::new()),
             memory: RwSignal::new(None),
+            lora_sizes: RwSignal::new(None),
             progress: RwSignal::new(Progress::default()),
             initialized: RwSignal::new(Vec::new()),
             losses: RwSignal::new(Vec::new()),
@@ -172,6 +177,7 @@ impl RunState {
     pub fn reset_for_run(&self) {
         self.downloads.set(Vec::new());
         self.memory.set(None);
+        self.lora_sizes.set(None);
         self.progress.set(Progress::default());
         self.initialized.set(Vec::new());
         self.losses.set(Vec::new());
@@ -198,6 +204,11 @@ impl RunState {
         self.bench.set(None);
         self.check.set(None);
         self.set_phase(Phase::Loading, stage);
+    }
+
+    /// Another download is being prepared: the links of the last one go.
+    pub fn clear_exported(&self) {
+        self.revoke_exported();
     }
 
     fn revoke_exported(&self) {

@@ -144,12 +144,12 @@ impl Worker {
                 fetch::clear_cache().await;
                 post(&FromWorker::CacheCleared, &Vec::new());
             }),
-            ToWorker::Export => {
+            ToWorker::Export { merged } => {
                 let Some(trained) = self.trained.borrow().clone() else {
                     return fail("there is no fine-tuned model yet: train one first");
                 };
                 spawn_local(async move {
-                    match trained.export().await {
+                    match trained.export(merged).await {
                         Ok(files) => post(&FromWorker::Exported, &files),
                         Err(e) => fail(format!("Download: {e}")),
                     }

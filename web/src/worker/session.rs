@@ -10,14 +10,15 @@ use burn::tensor::Device;
 use gloo_timers::future::TimeoutFuture;
 use webtune::data::{Example, Split, Task, TextTokenizer};
 use webtune::device::Backend;
-use webtune::model::{BertConfig, SequenceClassifier};
+use webtune::model::lora_config::LoraConfig;
+use webtune::model::{BertConfig, Family, SequenceClassifier};
 use webtune::bench::BenchReport;
 use webtune::model::dropout;
 use webtune::model::weights::WeightFile;
 use webtune::parity::{Golden, ParityReport};
 use webtune::predict::{Prediction, predict};
-use webtune::pretrained::{ModelFiles, NamedBytes, save_pretrained, task_config};
-use webtune::train::{Checkpoint, Control, Event, Flow, Resume, TaskData, train_with_control};
+use webtune::pretrained::{Adapter, ModelFiles, NamedBytes, save_adapter, save_pretrained, task_config};
+use webtune::train::{Checkpoint, Control, Event, Flow, Resume, TaskData, TrainingArgs, train_with_control};
 
 use super::fetch::{FetchError, Keep, fetch};
 use super::{Controls, gpu, post, store};
@@ -31,6 +32,8 @@ pub struct Trained {
     tokenizer: TextTokenizer,
     files: ModelFiles,
     device: Device,
+    /// A LoRA run's adapter settings.
+    lora: Option<LoraConfig>,
 }
 
 impl Trained {
@@ -38,9 +41,29 @@ impl Trained {
         predict(&self.model, &self.config, &self.tokenizer, text_a, text_b, &self.device).await
     }
 
-    pub async fn export(&self) -> webtune::Result<Files> {
-        save_pretrained(&self.model, &self.config, &self.files).await
+    /// A LoRA run's adapter folder, or (`merged`, and every full fine-tune) a whole model folder:
+    /// exporting the model merges its adapters into the weights.
+    pub async fn export(&self, merged: bool) -> webtune::Result<Files> {
+        match (&self.lora, merged) {
+            (Some(lora), false) => save_adapter(&self.model, lora, &self.config, &self.files).await,
+            _ => save_pretrained(&self.model, &self.config, &self.files).await,
+        }
     }
+}
+
+/// The LoRA a new run trains (`lora_r`) on a model of `family`, with peft's other defaults. The
+/// adapter names its base model as peft and `webtune predict` look for it: the Hub id, or the URL.
+fn new_lora(request: &RunRequest, family: Family) -> Option<Adapter> {
+    let r = request.lora_r?;
+    let config = LoraConfig {
+        base_model_name_or_path: match &request.model {
+            Source::Hub(id) | Source::Url(id) => Some(id.clone()),
+            // Picked files have no name another program could find them by.
+            Source::Files => None,
+        },
+        ..LoraConfig::new(r, family)
+    };
+    Some(Adapter { config, weights: None })
 }
 
 fn stage(text: &str) {
@@ -151,7 +174,7 @@ struct PageControl<'a> {
     controls: &'a Controls,
     last_yield: web_time::Instant,
     /// `None` while another tab owns the saved run.
-    store: Option<store::Writer>,
+    store: Option<store::Writer<'a>>,
 }
 
 impl Control for PageControl<'_> {
@@ -197,6 +220,8 @@ struct Inputs {
     mismatched: Option<NamedBytes>,
     /// The checkpoint's trainer_state.json and moments, when resuming.
     resume: Option<[NamedBytes; 3]>,
+    /// A resumed LoRA run's adapter, as its checkpoint holds it (`files` are then the base model's).
+    adapter: Option<Adapter>,
 }
 
 /// A new run: downloads the model and the data, then trains.
@@ -217,7 +242,8 @@ pub async fn run(
         [_, second] => Some(split_file(task, &request.hub, &request.data, &picked, *second).await?),
         _ => None,
     };
-    train_inputs(Inputs { request, files, train, validation, mismatched, resume: None }, None, device, controls).await
+    let inputs = Inputs { request, files, train, validation, mismatched, resume: None, adapter: None };
+    train_inputs(inputs, None, device, controls).await
 }
 
 /// `webtune bench` in the page: the request's model trained on the first `(warmup + steps) × batch`
@@ -247,7 +273,8 @@ pub async fn bench(
     let device = gpu_device(device).await?;
     stage("Loading the weights");
     let autodiff = device.clone().autodiff();
-    let (model, _) = files.load_model(&config, &autodiff, request.seed).map_err(|e| e.to_string())?;
+    let adapter = new_lora(&request, base_config.model_type);
+    let (model, _) = files.load_adapted(&config, &autodiff, request.seed, adapter.as_ref()).map_err(|e| e.to_string())?;
     dropout::seed(&autodiff, request.seed);
     stage("Benchmarking (the warm-up steps also compile the GPU kernels)");
     let report = webtune::bench::bench(model, &encoded, &labels, request.batch, size.warmup, size.steps, tokenizer.pad_id(), webtune::train::Precision::F32, &autodiff)
@@ -305,6 +332,7 @@ pub async fn resume(device: Option<Device>, controls: &Controls) -> Result<(Trai
         validation: saved.validation,
         mismatched: saved.mismatched,
         resume: Some(saved.state),
+        adapter: saved.adapter,
     };
     train_inputs(inputs, Some(lock), device, controls).await
 }
@@ -315,11 +343,18 @@ async fn train_inputs(
     device: Option<Device>,
     controls: &Controls,
 ) -> Result<(Trained, Device), String> {
-    let Inputs { request, files, train, validation, mismatched, resume } = inputs;
+    let Inputs { request, files, train, validation, mismatched, resume, adapter } = inputs;
     let task = Task::parse(&request.task).map_err(|e| e.to_string())?;
-    let args = request.training_args();
-    args.validate().map_err(|e| e.to_string())?;
     let base_config = files.config().map_err(|e| e.to_string())?;
+    // A resumed LoRA run goes on with its checkpoint's adapter; a new one draws a fresh one.
+    let adapter = match (&resume, adapter) {
+        (_, Some(trained)) => Some(trained),
+        (Some(_), None) => None,
+        (None, None) => new_lora(&request, base_config.model_type),
+    };
+    let mut args = request.training_args();
+    args.lora = adapter.as_ref().map(|a| a.config.clone());
+    args.validate().map_err(|e| e.to_string())?;
     let tokenizer = files.tokenizer(&base_config).map_err(|e| e.to_string())?;
     let config = task_config(&base_config, task);
     let mut train_rows = parse_split(task, &train)?;
@@ -342,19 +377,26 @@ async fn train_inputs(
 
     stage("Checking the GPU");
     let info = gpu::adapter_info().await?;
-    post(&FromWorker::Memory(data.memory_estimate(&config, &args)), &Vec::new());
+    let full = args.lora.is_some().then(|| data.memory_estimate(&config, &TrainingArgs { lora: None, ..args.clone() }));
+    post(&FromWorker::Memory(data.memory_estimate(&config, &args), full), &Vec::new());
     data.check_memory(&config, &args, &gpu::memory_limits(&info)).map_err(|e| e.to_string())?;
     let device = gpu_device(device).await?;
 
     stage("Loading the weights");
     let autodiff = device.clone().autodiff();
-    let (model, initialized) = files.load_model(&config, &autodiff, args.seed).map_err(|e| e.to_string())?;
+    let (model, initialized) =
+        files.load_adapted(&config, &autodiff, args.seed, adapter.as_ref()).map_err(|e| e.to_string())?;
     let (resume, store) = match &resume {
         Some([state, exp_avg, exp_avg_sq]) => {
-            let r = Resume::load(&config, state, exp_avg, exp_avg_sq, &autodiff).map_err(|e| e.to_string())?;
+            let r = Resume::load_adapted(&config, state, exp_avg, exp_avg_sq, &autodiff, args.lora.as_ref())
+                .map_err(|e| e.to_string())?;
             (Some(r), store::Writer::resumed())
         }
-        None => (None, store::Writer::new_run(&request, &files, &train, &validation, mismatched.as_ref())),
+        None => {
+            // A LoRA checkpoint holds the adapter alone: the saved run keeps the base weights.
+            let base = args.lora.is_some().then_some(&files.weights);
+            (None, store::Writer::new_run(&request, &files, base, &train, &validation, mismatched.as_ref()))
+        }
     };
     // The tab that holds the lock owns the saved run; a run in another tab goes on without
     // checkpoints. A resumed run took the lock before reading the saved run (`resume`).
@@ -384,6 +426,6 @@ async fn train_inputs(
         }
     }
     post(&FromWorker::Finished(report), &Vec::new());
-    let trained = Trained { model: model.valid(), config, tokenizer, files, device: device.clone() };
+    let trained = Trained { model: model.valid(), config, tokenizer, files, device: device.clone(), lora: args.lora };
     Ok((trained, device))
 }

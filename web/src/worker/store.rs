@@ -2,7 +2,8 @@
 //! closed tab or a lost GPU costs at most the steps since the last checkpoint.
 //!
 //! Layout under `webtune-run/`: `run.json` (the request and the data files' names), `model/` (the
-//! base model's config and tokenizer), `data/` (the training and validation files as they arrived),
+//! base model's config and tokenizer; a LoRA run's also its frozen weights, which its checkpoints
+//! do not hold), `data/` (the training and validation files as they arrived),
 //! and `checkpoint-STEP/` folders. A checkpoint counts once its `complete` marker exists, and the
 //! marker is written after every other file of it is closed: a tab killed mid-write leaves the
 //! previous checkpoint as the one to resume. One run is kept; a new run's first checkpoint
@@ -20,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use webtune::pretrained::{ModelFiles, NamedBytes};
+use webtune::model::lora_config::LoraConfig;
+use webtune::pretrained::{ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, Adapter, ModelFiles, NamedBytes};
 use webtune::train::checkpoint::{
     EXP_AVG_FILE, EXP_AVG_SQ_FILE, MODEL_FILE, RunSettings, TRAINER_STATE_FILE, TrainerState,
 };
@@ -37,7 +39,8 @@ const PREFIX: &str = "checkpoint-";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedRun {
     pub request: RunRequest,
-    /// Under `model/`: config.json and the tokenizer files (the weights are the checkpoint's).
+    /// Under `model/`: config.json and the tokenizer files (the weights are the checkpoint's), and
+    /// a LoRA run's base weights (`model.safetensors`; its checkpoints hold the adapter).
     pub model_files: Vec<String>,
     /// Under `data/`, as they arrived (a `.parquet` name is read as the Hub's parquet).
     pub train_file: String,
@@ -56,6 +59,8 @@ pub struct Loaded {
     pub mismatched: Option<NamedBytes>,
     /// trainer_state.json, exp_avg.safetensors, exp_avg_sq.safetensors
     pub state: [NamedBytes; 3],
+    /// A LoRA run's adapter at the checkpoint (`model`'s weights are then the base model's).
+    pub adapter: Option<Adapter>,
 }
 
 fn js_text(e: &JsValue) -> String {
@@ -183,6 +188,7 @@ pub async fn saved() -> Result<Option<SavedSummary>, String> {
             model: saved.request.model.describe(),
             data: saved.request.data.describe(),
             task: saved.request.task.clone(),
+            lora_r: saved.request.lora_r,
         }))
     };
     inner.await.map_err(|e| format!("the saved run could not be read: {}", js_text(&e)))
@@ -198,16 +204,30 @@ pub async fn load() -> Result<Loaded, String> {
         for name in &saved.model_files {
             model.push(named("model", name, read(&model_dir, name).await?));
         }
-        let pick = |name: &str| model.iter().find(|f| f.name.ends_with(&format!("/{name}"))).cloned();
+        // Taken out rather than copied: a base model's weights are hundreds of MB.
+        let mut take = |name: &str| {
+            let at = model.iter().position(|f| f.name.ends_with(&format!("/{name}")))?;
+            Some(model.swap_remove(at))
+        };
         let folder_name = format!("{PREFIX}{step}");
         let ckpt = dir(&run, &folder_name, false).await?;
+        let (weights, adapter) = match take(MODEL_FILE) {
+            None => (named(&folder_name, MODEL_FILE, read(&ckpt, MODEL_FILE).await?), None),
+            Some(base) => {
+                let config = named(&folder_name, ADAPTER_CONFIG_FILE, read(&ckpt, ADAPTER_CONFIG_FILE).await?);
+                let config = LoraConfig::from_adapter_json(&config.bytes, &config.name)
+                    .map_err(|e| JsValue::from(e.to_string()))?;
+                let weights = named(&folder_name, ADAPTER_WEIGHTS_FILE, read(&ckpt, ADAPTER_WEIGHTS_FILE).await?);
+                (base, Some(Adapter { config, weights: Some(weights) }))
+            }
+        };
         let files = ModelFiles {
-            config: pick("config.json").ok_or_else(|| JsValue::from("model/config.json is missing"))?,
-            weights: named(&folder_name, MODEL_FILE, read(&ckpt, MODEL_FILE).await?),
-            tokenizer_json: pick("tokenizer.json"),
-            vocab_txt: pick("vocab.txt"),
-            tokenizer_config: pick("tokenizer_config.json"),
-            special_tokens_map: pick("special_tokens_map.json"),
+            config: take("config.json").ok_or_else(|| JsValue::from("model/config.json is missing"))?,
+            weights,
+            tokenizer_json: take("tokenizer.json"),
+            vocab_txt: take("vocab.txt"),
+            tokenizer_config: take("tokenizer_config.json"),
+            special_tokens_map: take("special_tokens_map.json"),
         };
         let data = dir(&run, "data", false).await?;
         let train = named("data", &saved.train_file, read(&data, &saved.train_file).await?);
@@ -221,7 +241,7 @@ pub async fn load() -> Result<Loaded, String> {
             state.push(named(&folder_name, name, read(&ckpt, name).await?));
         }
         let state: [NamedBytes; 3] = state.try_into().map_err(|_| JsValue::from("three state files"))?;
-        Ok::<_, JsValue>(Loaded { run: saved, model: files, train, validation, mismatched, state })
+        Ok::<_, JsValue>(Loaded { run: saved, model: files, train, validation, mismatched, state, adapter })
     };
     inner.await.map_err(|e| format!("the saved run could not be read: {}", js_text(&e)))
 }
@@ -234,27 +254,32 @@ pub async fn clear() -> Result<(), String> {
 
 /// Writes a run's checkpoints. A new run writes its files with its first checkpoint (replacing
 /// the saved run then, not before: a run that fails early leaves the old one resumable).
-pub struct Writer {
+pub struct Writer<'a> {
     run: Option<JsValue>,
     /// What a new run writes first; `None` for a resumed run, whose files are there.
     first: Option<(SavedRun, ModelFiles, Vec<NamedBytes>)>,
+    /// A new LoRA run's base weights, written with its first checkpoint (borrowed: the run keeps
+    /// them in memory anyway).
+    base: Option<&'a NamedBytes>,
 }
 
-impl Writer {
+impl<'a> Writer<'a> {
+    /// `base`: a LoRA run's frozen weights.
     pub fn new_run(
         request: &RunRequest,
         model: &ModelFiles,
+        base: Option<&'a NamedBytes>,
         train: &NamedBytes,
         validation: &NamedBytes,
         mismatched: Option<&NamedBytes>,
     ) -> Self {
-        let base = |f: &NamedBytes| f.name.rsplit('/').next().unwrap_or(&f.name).to_string();
+        let file_name = |f: &NamedBytes| f.name.rsplit('/').next().unwrap_or(&f.name).to_string();
         let saved = SavedRun {
             request: request.clone(),
             model_files: Vec::new(),
-            train_file: base(train),
-            validation_file: base(validation),
-            mismatched_file: mismatched.map(base),
+            train_file: file_name(train),
+            validation_file: file_name(validation),
+            mismatched_file: mismatched.map(file_name),
         };
         // Only the small files: the weights a checkpoint holds are its own, and a copy of the base
         // model's would double the worker's memory for the run's length.
@@ -267,11 +292,11 @@ impl Writer {
             special_tokens_map: model.special_tokens_map.clone(),
         };
         let data = [Some(train), Some(validation), mismatched].into_iter().flatten().cloned().collect();
-        Writer { run: None, first: Some((saved, small, data)) }
+        Writer { run: None, first: Some((saved, small, data)), base }
     }
 
     pub fn resumed() -> Self {
-        Writer { run: None, first: None }
+        Writer { run: None, first: None, base: None }
     }
 
     /// A failure names the step, the browser's reason, and the space a checkpoint needs against what
@@ -284,7 +309,9 @@ impl Writer {
                 if let Some(run) = &self.run {
                     let _ = remove(run, &format!("{PREFIX}{}", checkpoint.step)).await;
                 }
-                let needs: usize = checkpoint.files.iter().map(|(_, b)| b.len()).sum();
+                // A LoRA run's first checkpoint also writes the base weights.
+                let first = self.base.map_or(0, |b| b.bytes.len());
+                let needs: usize = checkpoint.files.iter().map(|(_, b)| b.len()).sum::<usize>() + first;
                 Err(format!(
                     "the checkpoint at step {} could not be saved in the browser: {}; a checkpoint needs about {}{}",
                     checkpoint.step,
@@ -312,7 +339,7 @@ impl Writer {
                     ("tokenizer_config.json", model.tokenizer_config.as_ref()),
                     ("special_tokens_map.json", model.special_tokens_map.as_ref()),
                 ];
-                for (name, file) in named {
+                for (name, file) in named.into_iter().chain([(MODEL_FILE, self.base)]) {
                     if let Some(f) = file {
                         write(&model_dir, name, &f.bytes).await?;
                         saved.model_files.push(name.to_string());
@@ -327,6 +354,7 @@ impl Writer {
                 write(&run, RUN, &json).await?;
                 self.run = Some(run);
                 self.first = None;
+                self.base = None;
             } else {
                 self.run = Some(dir(&root, ROOT, true).await?);
             }
