@@ -185,7 +185,7 @@ impl RunState {
         self.report.set(None);
         self.trained.set(false);
         self.prediction.set(None);
-        self.revoke_exported();
+        self.clear_exported();
         self.error.set(None);
         self.checkpoint.set(None);
         self.warning.set(None);
@@ -206,12 +206,8 @@ impl RunState {
         self.set_phase(Phase::Loading, stage);
     }
 
-    /// Another download is being prepared: the links of the last one go.
+    /// The download links go (a new run, or another download being prepared).
     pub fn clear_exported(&self) {
-        self.revoke_exported();
-    }
-
-    fn revoke_exported(&self) {
         for f in self.exported.get_untracked() {
             let _ = web_sys::Url::revoke_object_url(&f.url);
         }
@@ -220,7 +216,7 @@ impl RunState {
 
     /// Turns exported files into download links.
     pub fn set_exported(&self, files: Files) {
-        self.revoke_exported();
+        self.clear_exported();
         let mut links = Vec::new();
         for (name, bytes) in files {
             let array = js_sys::Uint8Array::from(bytes.as_slice());
