@@ -8,7 +8,7 @@ use crate::model::BertConfig;
 // The report is plain data (the page shows it); measuring is the trainer's.
 #[cfg(feature = "trainer")]
 use {
-    crate::data::{Encoded, Example, Labels, Task, TextTokenizer, collate},
+    crate::data::{Encoded, Example, Labels, Task, TextTokenizer, collate_to},
     crate::device::idle,
     crate::error::Result,
     crate::model::SequenceClassifier,
@@ -72,6 +72,9 @@ pub struct BenchReport {
     pub ms_optimizer: f64,
     pub peak_gpu_mb: Option<f64>,
     pub steps: usize,
+    /// The longest batch's padded length: the shape the memory estimate is reckoned for.
+    #[serde(default)]
+    pub max_seq_len: usize,
 }
 
 #[cfg(feature = "trainer")]
@@ -91,7 +94,9 @@ pub fn examples(
 
 #[cfg(feature = "trainer")]
 /// Trains `model` (on an autodiff device) for `warmup` unmeasured and `steps` measured steps, in
-/// `precision` as a training run would (with `--fp16`'s loss scaling).
+/// `precision` as a training run would (with `--fp16`'s loss scaling). Batches are padded to their
+/// longest pair, or to at least `pad_to` tokens for a fixed shape.
+#[allow(clippy::too_many_arguments)]
 pub async fn bench(
     mut model: SequenceClassifier,
     examples: &[Encoded],
@@ -100,6 +105,7 @@ pub async fn bench(
     warmup: usize,
     steps: usize,
     pad_id: u32,
+    pad_to: usize,
     precision: Precision,
     device: &Device,
 ) -> Result<BenchReport> {
@@ -109,12 +115,14 @@ pub async fn bench(
     let (mut fwd, mut bwd, mut opt) = (0.0, 0.0, 0.0);
     let (mut samples, mut tokens, mut measured_steps) = (0, 0, 0);
     let mut peak_gpu: Option<u64> = None;
+    let mut max_seq_len = 0;
     let now = web_time::Instant::now;
     for (i, chunk) in examples.chunks(batch_size).take(warmup + steps).enumerate() {
         let measured = i >= warmup;
         let refs: Vec<&Encoded> = chunk.iter().collect();
         let idx: Vec<usize> = (i * batch_size..i * batch_size + chunk.len()).collect();
-        let batch = collate(&refs, Some(&labels.select(&idx)), pad_id, device);
+        let batch = collate_to(&refs, Some(&labels.select(&idx)), pad_id, pad_to, device);
+        max_seq_len = max_seq_len.max(batch.input.input_ids.dims()[1]);
         idle(device).await?;
         let t0 = now();
         let mut loss = loss(precision.logits(&model, batch.input), batch.labels.expect("labelled"));
@@ -154,5 +162,6 @@ pub async fn bench(
         ms_optimizer: ms(opt),
         peak_gpu_mb: peak_gpu.map(|b| b as f64 / 1e6),
         steps: measured_steps,
+        max_seq_len,
     })
 }

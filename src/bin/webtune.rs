@@ -292,6 +292,10 @@ struct BenchCmd {
     /// With --lora-r: the layers given adapters (query,value by default, or all-linear).
     #[arg(long, requires = "lora_r")]
     lora_target_modules: Option<String>,
+    /// Pad every batch to at least N tokens (transformers' padding="max_length"): a fixed shape,
+    /// to hold the measured memory against the estimate for that shape.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pad_to_length: usize,
 }
 
 fn main() -> ExitCode {
@@ -763,7 +767,7 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
         lora_target_modules: cmd.lora_target_modules.clone(),
         merge_lora: false,
     };
-    let (model, tokenizer, lora) = match webtune::bench::named_config(&cmd.model) {
+    let (model, config, tokenizer, lora) = match webtune::bench::named_config(&cmd.model) {
         Some(config) => {
             // Named shapes share bert-base-uncased's vocabulary, which all-MiniLM-L6-v2's
             // tokenizer has too.
@@ -771,7 +775,7 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
             let tokenizer = files.tokenizer(&config)?;
             let lora = lora.config(config.model_type, &cmd.model)?;
             let config = config.with_labels(Task::Mrpc.labels());
-            (webtune::bench::random_model(&config, &ad, lora.as_ref())?, tokenizer, lora)
+            (webtune::bench::random_model(&config, &ad, lora.as_ref())?, config, tokenizer, lora)
         }
         None => {
             let files = ModelFiles::from_dir(&webtune::source::resolve_model(&cmd.model)?)?;
@@ -779,7 +783,7 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
             let tokenizer = files.tokenizer(&config)?;
             let lora = lora.config(config.model_type, &cmd.model)?;
             let adapter = lora.clone().map(|config| Adapter { config, weights: None });
-            (files.load_adapted(&config, &ad, 42, adapter.as_ref())?.0, tokenizer, lora)
+            (files.load_adapted(&config, &ad, 42, adapter.as_ref())?.0, config, tokenizer, lora)
         }
     };
     let data = cmd.data.clone().unwrap_or_else(|| default_data(Task::Mrpc));
@@ -789,6 +793,8 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
         webtune::bench::examples(Task::Mrpc, rows, &data.join("train.tsv").display().to_string(), &tokenizer, count)?;
     webtune::model::dropout::seed(&ad, 42);
     let precision = cmd.mixed_precision.precision();
+    // The model, the data and the runtime: what the steps' own memory is counted from.
+    let host_mb_before_steps = host_mb("VmRSS:");
     let report = webtune::bench::bench(
         model,
         &encoded,
@@ -797,13 +803,23 @@ async fn run_bench(cmd: BenchCmd) -> Result<()> {
         cmd.warmup,
         cmd.steps,
         tokenizer.pad_id(),
+        cmd.pad_to_length,
         precision,
         &ad,
     )
     .await?;
+    let estimate = webtune::train::memory::estimate(&config, cmd.per_device_train_batch_size, report.max_seq_len, lora.as_ref());
     let mut out = serde_json::to_value(&report).expect("report serializes");
     let obj = out.as_object_mut().expect("an object");
-    obj.insert("peak_host_mb".into(), json!(peak_host_mb()));
+    obj.insert("peak_host_mb".into(), json!(host_mb("VmHWM:")));
+    obj.insert("host_mb_before_steps".into(), json!(host_mb_before_steps));
+    let mb = |bytes: u64| (bytes as f64 / 1e5).round() / 10.0;
+    obj.insert(
+        "estimate_mb".into(),
+        json!({"total": mb(estimate.total_bytes()), "weights": mb(estimate.weights_bytes),
+               "gradients": mb(estimate.gradients_bytes), "optimizer": mb(estimate.optimizer_bytes),
+               "activations": mb(estimate.activations_bytes), "seq_len": report.max_seq_len}),
+    );
     obj.insert("backend".into(), json!(backend.name()));
     obj.insert("device".into(), json!(format!("{device:?}")));
     obj.insert("model".into(), json!(cmd.model));
@@ -826,10 +842,11 @@ async fn run_serve(cmd: ServeCmd) -> Result<()> {
         .map_err(|e| Error::Backend { backend: format!("serve on port {}", cmd.port), reason: e.to_string() })
 }
 
-/// The process's peak resident memory (Linux `VmHWM`), in MB.
-fn peak_host_mb() -> Option<f64> {
+/// One of the process's memory figures in `/proc/self/status` (Linux), in MB: `VmHWM:` the peak
+/// resident memory, `VmRSS:` the current.
+fn host_mb(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1000.0)
 }

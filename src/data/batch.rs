@@ -52,8 +52,14 @@ pub fn group_by_length(order: Vec<usize>, lengths: &[usize], batch_size: usize) 
 
 /// Pads `examples` to the longest among them and moves them to `device`.
 pub fn collate(examples: &[&Encoded], labels: Option<&Labels>, pad_id: u32, device: &Device) -> Batch {
+    collate_to(examples, labels, pad_id, 1, device)
+}
+
+/// [`collate`], padding to at least `min_len` tokens (transformers' `padding="max_length"`): the
+/// benchmark's fixed shapes, which the memory estimate is reckoned for.
+pub fn collate_to(examples: &[&Encoded], labels: Option<&Labels>, pad_id: u32, min_len: usize, device: &Device) -> Batch {
     let size = examples.len();
-    let seq = examples.iter().map(|e| e.input_ids.len()).max().unwrap_or(1).max(1);
+    let seq = examples.iter().map(|e| e.input_ids.len()).max().unwrap_or(1).max(min_len).max(1);
     let mut ids = Vec::with_capacity(size * seq);
     let mut types = Vec::with_capacity(size * seq);
     let mut mask = Vec::with_capacity(size * seq);
@@ -139,5 +145,9 @@ mod tests {
         assert_eq!(&mask[..6], &[1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
         let types = batch.input.token_type_ids.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
         assert_eq!(&types[6..], &[0, 0, 0, 0, 1, 1]);
+        let fixed = collate_to(&[&a, &b], None, 0, 8, &device);
+        assert_eq!((fixed.input.input_ids.dims(), fixed.tokens), ([2, 8], 9));
+        let mask = fixed.input.attention_mask.into_data().try_into_vec::<f32>().unwrap();
+        assert_eq!(&mask[8..], &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
     }
 }

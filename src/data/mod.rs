@@ -10,7 +10,7 @@ pub mod label;
 pub mod tokenize;
 
 #[cfg(feature = "trainer")]
-pub use batch::{Batch, Targets, collate, epoch_order, group_by_length};
+pub use batch::{Batch, Targets, collate, collate_to, epoch_order, group_by_length};
 pub use glue::{Example, Split, Task};
 pub use label::{Label, Labels};
 #[cfg(feature = "trainer")]

@@ -116,9 +116,7 @@ pub fn adapter_count(config: &BertConfig, lora: Option<&LoraConfig>) -> u64 {
 }
 
 /// Memory for one training step of `batch` sequences padded to `seq_len` tokens, fine-tuning every
-/// weight or (`lora`) LoRA's adapters and the head. The activations are counted as for a full
-/// fine-tune: an upper bound with LoRA, where a frozen layer's input is not kept for its weight's
-/// gradient.
+/// weight or (`lora`) LoRA's adapters and the head.
 pub fn estimate(config: &BertConfig, batch: usize, seq_len: usize, lora: Option<&LoraConfig>) -> MemoryEstimate {
     let parameters = parameter_count(config).saturating_add(adapter_count(config, lora));
     let trainable = trainable_count(config, lora);
@@ -129,12 +127,26 @@ pub fn estimate(config: &BertConfig, batch: usize, seq_len: usize, lora: Option<
     let h = config.hidden_size as u128;
     let i = config.intermediate_size as u128;
     let heads = config.num_attention_heads as u128;
-    // Per layer, kept for backward: the attention input, Q, K, V, context, output and its
-    // dropout/residual/LayerNorm intermediates (≈ 12 hidden-sized tensors), the feed-forward's
-    // pre- and post-activation (2 intermediate-sized), and the attention scores, probabilities
-    // and their dropout mask (3 × heads × seq²).
-    let per_layer = tokens * (12 * h + 2 * i) + 3 * b * heads * s * s;
-    let embeddings = 4 * tokens * h;
+    // What the forward pass keeps for the backward pass, per layer, as burn's autodiff keeps it: a
+    // product keeps each factor only for the other factor's gradient, so a frozen linear layer
+    // (LoRA) keeps no input, and a LayerNorm with frozen weights not its normalised output.
+    // (`webtune bench --pad-to-length 128` prints this beside the memory measured.)
+    let trains = |name: &str| lora.is_none_or(|l| l.target_modules.matches(name)) as u128;
+    let [q, k, v, attention_out, up, down] = config.model_type.layer_linears();
+    let full = lora.is_none() as u128;
+    let per_token = h * (3 // Q, K and V, for the attention's two products
+        + 2 // the masks of the dropouts after the attention's output and after the feed-forward
+        + 2 // each LayerNorm's centred input
+        + 2 * full // each LayerNorm's normalised output, for its weight's gradient
+        + trains(q).max(trains(k)).max(trains(v)) // the layer's input, for Q's, K's and V's
+        + trains(attention_out) // the context, for the attention output's
+        + trains(up)) // the feed-forward's input
+        + i * (1 // GELU's derivative
+            + trains(down)); // GELU's output, for the feed-forward output's
+    // The attention probabilities, their dropout mask and the dropped probabilities.
+    let per_layer = tokens * per_token + 3 * b * heads * s * s;
+    // With LoRA the embeddings are frozen and nothing before the first adapter is tracked.
+    let embeddings = 4 * tokens * h * full;
     let activations = F32 as u128 * (config.num_hidden_layers as u128 * per_layer + embeddings);
     let largest = [config.vocab_size as u128 * h, b * heads * s * s, tokens * i, h * i]
         .into_iter()
@@ -275,6 +287,27 @@ mod tests {
         }
         let e = estimate(&bert_base().with_labels(&["0", "1"]), 8, 128, Some(&LoraConfig::new(8, Family::Bert)));
         assert_eq!((e.trainable_parameters, e.gradients_bytes, e.optimizer_bytes), (296_450, 4 * 296_450, 8 * 296_450));
+    }
+
+    /// With LoRA a frozen linear layer keeps no input and a frozen LayerNorm no normalised output:
+    /// on query and value, the context, the feed-forward's input and GELU's output (4h + i per token
+    /// and layer) and the embeddings' activations are not kept; on every linear layer only the
+    /// LayerNorms' outputs (2h) and the embeddings'. bert-base, batch 8, 128 tokens.
+    #[test]
+    fn lora_keeps_no_input_of_a_frozen_layer() {
+        use crate::model::lora_config::TargetModules;
+        let config = bert_base().with_labels(&["0", "1"]);
+        let (tokens, h, i, layers) = (8 * 128u64, 768u64, 3072u64, 12u64);
+        let full = estimate(&config, 8, 128, None).activations_bytes;
+        let mut lora = LoraConfig::new(8, Family::Bert);
+        let qv = estimate(&config, 8, 128, Some(&lora)).activations_bytes;
+        assert_eq!(full - qv, 4 * (layers * tokens * (4 * h + i) + 4 * tokens * h));
+        lora.target_modules = TargetModules::AllLinear;
+        let all = estimate(&config, 8, 128, Some(&lora)).activations_bytes;
+        assert_eq!(full - all, 4 * (layers * tokens * 2 * h + 4 * tokens * h));
+        // What `webtune bench --model bert-base --lora-r 8 --pad-to-length 128` measured on the CPU:
+        // 654 MB for the step beside 683 MB estimated (docs/benchmarks.md).
+        assert_eq!(qv / 1_000_000, 679);
     }
 
     #[test]

@@ -277,7 +277,7 @@ pub async fn bench(
     let (model, _) = files.load_adapted(&config, &autodiff, request.seed, adapter.as_ref()).map_err(|e| e.to_string())?;
     dropout::seed(&autodiff, request.seed);
     stage("Benchmarking (the warm-up steps also compile the GPU kernels)");
-    let report = webtune::bench::bench(model, &encoded, &labels, request.batch, size.warmup, size.steps, tokenizer.pad_id(), webtune::train::Precision::F32, &autodiff)
+    let report = webtune::bench::bench(model, &encoded, &labels, request.batch, size.warmup, size.steps, tokenizer.pad_id(), 0, webtune::train::Precision::F32, &autodiff)
         .await
         .map_err(|e| e.to_string())?;
     Ok((report, device))
