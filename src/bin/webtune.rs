@@ -572,7 +572,7 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
                 }
                 Some(json!({"epoch": epoch, "step": step, "loss": loss, "learning_rate": learning_rate}))
             }
-            Event::Evaluated { step, epoch, metrics, mismatched } => {
+            Event::Evaluated { step, epoch, metrics, mismatched, confusion, mistakes } => {
                 // run_glue's names: eval_accuracy, and MNLI's mismatched set as eval_accuracy_mm.
                 let mut line = json!({"epoch": epoch, "step": step});
                 let mut said = Vec::new();
@@ -581,6 +581,14 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
                         line[format!("eval_{name}{suffix}")] = json!(value);
                         said.push(format!("{name}{suffix} {value:.4}"));
                     }
+                }
+                // What it got wrong, for a look at the run afterwards: [true][predicted], and the
+                // most confident mistakes with their text and line in the validation file.
+                if let Some(confusion) = confusion {
+                    line["eval_confusion_matrix"] = json!(confusion);
+                }
+                if !mistakes.is_empty() {
+                    line["eval_mistakes"] = json!(mistakes);
                 }
                 say(format!("epoch {epoch:.2} (step {step}): {}", said.join(", ")));
                 Some(line)
@@ -713,7 +721,7 @@ async fn run_evaluate(cmd: EvaluateCmd) -> Result<()> {
     check_labels(&loaded.config, task)?;
     let (model, initialized) = loaded.load_model(&loaded.config, &loaded.device, 0)?;
     refuse_untrained(&initialized, &loaded.files)?;
-    let metrics = evaluate(&model, task, &encoded, &labels, cmd.batch_size, loaded.tokenizer.pad_id(), &loaded.device).await?;
+    let metrics = evaluate(&model, task, &encoded, &labels, cmd.batch_size, loaded.tokenizer.pad_id(), &loaded.device).await?.metrics;
     println!("{}", serde_json::to_string(&metrics).expect("metrics serialize"));
     Ok(())
 }

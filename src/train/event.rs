@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::metrics::Metrics;
+use super::mistakes::Mistake;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -42,6 +43,12 @@ pub enum Event {
         /// On MNLI's mismatched validation set.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mismatched: Option<Metrics>,
+        /// On the validation set, `[true class][predicted class]`; none for a regression.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confusion: Option<Vec<Vec<usize>>>,
+        /// The validation set's wrong answers, most confident first (at most `MISTAKES_KEPT`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mistakes: Vec<Mistake>,
     },
 }
 

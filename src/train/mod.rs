@@ -1,12 +1,13 @@
 //! Loss, optimizer, loop, evaluation, and the events a run reports.
 //!
-//! `args`, `event`, `metrics` and `memory` are plain data and arithmetic, compiled also without the
-//! `trainer` feature (the page's bundle); the rest is the trainer.
+//! `args`, `event`, `metrics`, `mistakes` and `memory` are plain data and arithmetic, compiled also
+//! without the `trainer` feature (the page's bundle); the rest is the trainer.
 
 pub mod args;
 pub mod event;
 pub mod memory;
 pub mod metrics;
+pub mod mistakes;
 
 #[cfg(feature = "trainer")]
 pub mod adamw;
@@ -34,7 +35,7 @@ pub use metrics::Metrics;
 #[cfg(feature = "trainer")]
 pub use checkpoint::{Checkpoint, Resume, TrainerState};
 #[cfg(feature = "trainer")]
-pub use eval::{evaluate, predict_labels};
+pub use eval::{Evaluation, Predictions, evaluate, predict};
 #[cfg(feature = "trainer")]
 pub use control::{Control, Flow, RunToEnd};
 #[cfg(feature = "trainer")]

@@ -15,10 +15,11 @@ use super::eval::evaluate;
 use super::event::{Event, Report};
 use super::loss::loss;
 use super::metrics::Metrics;
+use super::mistakes::{MISTAKES_KEPT, confusion, most_confident_mistakes};
 use super::optim::{clip_grad_norm, linear_schedule};
 use super::precision::{LossScale, unscaled};
 use super::task_data::TaskData;
-use crate::data::{Encoded, collate, epoch_order, group_by_length};
+use crate::data::{Encoded, Labels, collate, epoch_order, group_by_length};
 use crate::error::{Error, Result};
 use crate::model::{SequenceClassifier, dropout};
 
@@ -389,14 +390,25 @@ impl<'a> Run<'a> {
         let score = |examples, labels| {
             evaluate(&valid, data.task, examples, labels, args.per_device_eval_batch_size, data.pad_id, &plain)
         };
-        let metrics = score(&data.validation, &data.validation_labels).await?;
+        let scored = score(&data.validation, &data.validation_labels).await?;
         let mismatched = match &data.mismatched {
-            Some((examples, labels)) => Some(score(examples, labels).await?),
+            Some((examples, labels)) => Some(score(examples, labels).await?.metrics),
             None => None,
+        };
+        let (confusion, mistakes) = match (&scored.predictions.labels, &data.validation_labels) {
+            (Labels::Classes(predicted), Labels::Classes(labels)) => {
+                let probabilities = &scored.predictions.probabilities;
+                (
+                    Some(confusion(predicted, labels, data.task.labels().len())),
+                    most_confident_mistakes(predicted, probabilities, labels, &data.validation_examples, MISTAKES_KEPT),
+                )
+            }
+            _ => (None, Vec::new()),
         };
         self.clock.exclude(evaluating);
         let step = self.progress.step;
-        let evaluated = Event::Evaluated { step, epoch: self.plan.epoch_of(step), metrics, mismatched };
+        let evaluated =
+            Event::Evaluated { step, epoch: self.plan.epoch_of(step), metrics: scored.metrics, mismatched, confusion, mistakes };
         (self.sink)(&evaluated);
         self.progress.history.push(evaluated);
         Ok(())

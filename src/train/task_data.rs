@@ -18,6 +18,9 @@ pub struct TaskData {
     /// run_glue does (its metrics carry the suffix `_mm`).
     pub mismatched: Option<(Vec<Encoded>, Labels)>,
     pub pad_id: u32,
+    /// The validation set's rows, which its mistakes are shown with (none: shown by their place
+    /// in the split alone).
+    pub validation_examples: Vec<Example>,
 }
 
 impl TaskData {
@@ -38,6 +41,7 @@ impl TaskData {
             validation: tokenize(tokenizer, validation)?,
             mismatched: None,
             pad_id: tokenizer.pad_id(),
+            validation_examples: validation.to_vec(),
         })
     }
 

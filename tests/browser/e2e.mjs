@@ -327,6 +327,35 @@ if (only.has(1)) {
     const f1 = await page.$$eval('[data-testid=eval-f1]', (els) => els.map((e) => Number(e.dataset.value)));
     assert.ok(acc.length >= 1 && acc.every((a) => a >= 0 && a <= 1), `accuracy ${acc}`);
     assert.ok(f1.length === acc.length && f1.every((f) => f >= 0 && f <= 1), `f1 ${f1}`);
+    // What the last evaluation got wrong agrees with its accuracy, and each wrong answer is one, with
+    // its text from its line of dev.tsv, the most confident first, twenty to a page.
+    const evalCount = Number(opt['eval-samples']);
+    const confusion = JSON.parse(await attr(page, '[data-testid=confusion]', 'data-counts'));
+    const right = confusion[0][0] + confusion[1][1];
+    assert.equal(confusion.flat().reduce((s, n) => s + n, 0), evalCount, `confusion ${JSON.stringify(confusion)}`);
+    assert.ok(Math.abs(right / evalCount - acc.at(-1)) < 1e-12, `confusion ${JSON.stringify(confusion)} vs accuracy ${acc.at(-1)}`);
+    const devLines = fs.readFileSync(path.join(opt.data, 'dev.tsv'), 'utf8').split('\n');
+    const readMistakes = () => page.$$eval('[data-testid=mistake]', (els) => els.map((e) => ({ ...e.dataset,
+      probabilities: JSON.parse(e.dataset.probabilities), text: e.querySelector('q').textContent })));
+    const seen = [];
+    for (let p = 0; ; p++) {
+      const shown = await readMistakes();
+      assert.equal(shown.length, Math.min(20, evalCount - right - seen.length), `page ${p + 1} of the mistakes`);
+      seen.push(...shown);
+      if (seen.length === evalCount - right) break;
+      await page.click('[data-testid=mistakes-next]');
+      await page.waitForFunction((first) => document.querySelector('[data-testid=mistake]')?.dataset.index !== first,
+        shown[0].index, { timeout: 10_000 });
+    }
+    for (const [i, m] of seen.entries()) {
+      const [label, predicted] = [Number(m.label), Number(m.predicted)];
+      const confidence = m.probabilities[predicted];
+      assert.ok(label !== predicted && confidence >= m.probabilities[1 - predicted], `mistake ${JSON.stringify(m)}`);
+      assert.ok(i === 0 || seen[i - 1].probabilities[Number(seen[i - 1].predicted)] >= confidence, 'most confident first');
+      assert.ok(m.text.length > 0 && devLines[Number(m.line) - 1].includes(m.text), `line ${m.line}: ${m.text}`);
+    }
+    await page.locator('.mistakes').screenshot({ path: path.join(opt.out, 'page-mistakes.png') });
+    results.mistakes = seen.length;
     const elapsed = Number(await attr(page, '[data-testid=progress]', 'data-elapsed'));
     Object.assign(results, { steps, loss: losses.at(-1), eval_accuracy: acc.at(-1), eval_f1: f1.at(-1),
       train_runtime_s: elapsed, browser_steps_per_second: steps / elapsed });

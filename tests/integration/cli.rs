@@ -46,6 +46,22 @@ fn train_then_evaluate_and_predict_from_the_output_folder() {
     assert!(logs.iter().all(|l| l["loss"].as_f64().unwrap().is_finite() && l.get("learning_rate").is_some()));
     let eval = lines.last().unwrap();
     assert_eq!(eval["step"], 6);
+    // What it got wrong: the matrix agrees with the accuracy, and each mistake names its line of
+    // dev.tsv, whose text it carries.
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(eval["eval_confusion_matrix"].clone()).unwrap();
+    assert_eq!(confusion.iter().flatten().sum::<u64>(), 408);
+    let right = (confusion[0][0] + confusion[1][1]) as f64;
+    // (through JSON, which serde_json reads back to within an ulp)
+    assert!((right / 408.0 - eval["eval_accuracy"].as_f64().unwrap()).abs() < 1e-12);
+    let mistakes = eval["eval_mistakes"].as_array().unwrap();
+    assert_eq!(mistakes.len(), (408 - right as usize).min(100));
+    let dev = std::fs::read_to_string(data.join("dev.tsv")).unwrap();
+    for m in mistakes.iter().take(5) {
+        let line = dev.lines().nth(m["line"].as_u64().unwrap() as usize - 1).unwrap();
+        let a = m["text_a"].as_str().unwrap();
+        assert!(!a.is_empty() && line.contains(a), "{m} is not line {line}");
+        assert_ne!(m["label"], m["predicted"]);
+    }
 
     // The saved folder scores exactly what the run reported at its end.
     let scored = ok_json(webtune(&[

@@ -76,6 +76,7 @@ fn data() -> TaskData {
         validation_labels: Labels::Classes(validation_labels),
         mismatched: None,
         pad_id: 0,
+        validation_examples: Vec::new(),
     }
 }
 
@@ -117,6 +118,27 @@ fn learns_and_reports_every_step_and_epoch() {
     let last = &evals[4].1;
     assert!(last.accuracy >= Some(0.9), "accuracy {:?}", last.accuracy);
     assert_eq!(last.examples, 64);
+    // What the first evaluation got wrong agrees with its accuracy: the matrix sums to the examples,
+    // its diagonal to the right answers, and every mistake is one, most confident first.
+    let (metrics, confusion, mistakes) = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Evaluated { metrics, confusion, mistakes, .. } => Some((metrics, confusion.clone().unwrap(), mistakes)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(confusion.iter().flatten().sum::<usize>(), 64);
+    let right = confusion[0][0] + confusion[1][1];
+    assert_eq!(Some(right as f64 / 64.0), metrics.accuracy, "{confusion:?}");
+    assert_eq!(mistakes.len(), 64 - right);
+    for (i, m) in mistakes.iter().enumerate() {
+        let argmax = if m.probabilities[1] > m.probabilities[0] { 1 } else { 0 };
+        assert!(m.predicted == argmax && m.predicted != m.label, "{m:?}");
+        assert!((m.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{m:?}");
+        if i > 0 {
+            assert!(mistakes[i - 1].probabilities[mistakes[i - 1].predicted] >= m.probabilities[m.predicted]);
+        }
+    }
 }
 
 /// STS-B's head: one output trained on a score with the mean squared error (the score here: how
@@ -137,6 +159,7 @@ fn a_regression_head_learns_a_score() {
         validation_labels: valid_y,
         mismatched: None,
         pad_id: 0,
+        validation_examples: Vec::new(),
     };
     let _guard = one_run();
     let device = cpu().autodiff();
@@ -148,6 +171,11 @@ fn a_regression_head_learns_a_score() {
     assert!(l.last().unwrap() < &(l[0] * 0.3), "the squared error should fall: {l:?}");
     let last = events.iter().rev().find_map(|e| if let Event::Evaluated { metrics, .. } = e { Some(metrics.clone()) } else { None }).unwrap();
     assert_eq!((last.accuracy, last.examples), (None, 64));
+    for e in &events {
+        if let Event::Evaluated { confusion, mistakes, .. } = e {
+            assert!(confusion.is_none() && mistakes.is_empty(), "a regression has no confusion matrix and no mistakes");
+        }
+    }
     assert!(last.pearson.unwrap() > 0.8 && last.spearmanr.unwrap() > 0.7, "{last:?}");
 }
 

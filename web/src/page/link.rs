@@ -244,8 +244,8 @@ impl WorkerLink {
             Event::Log { step, loss, learning_rate, .. } => {
                 s.losses.update(|l| l.push(LossPoint { step, loss, learning_rate }));
             }
-            Event::Evaluated { step, epoch, metrics, mismatched } => {
-                s.evals.update(|e| e.push(EvalRow { step, epoch, metrics, mismatched }));
+            Event::Evaluated { step, epoch, metrics, mismatched, confusion, mistakes } => {
+                s.evals.update(|e| e.push(EvalRow { step, epoch, metrics, mismatched, confusion, mistakes }));
             }
         }
     }

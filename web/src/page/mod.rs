@@ -4,6 +4,7 @@
 
 mod chart;
 mod link;
+mod mistakes;
 mod plan;
 mod shell;
 mod state;
@@ -21,6 +22,7 @@ use crate::plan::{Estimate, PRESETS, Preset, Speed, estimate, steps};
 use crate::protocol::{BenchRequest, Query, RunRequest, Source, ToWorker};
 use chart::LossChart;
 use link::WorkerLink;
+use mistakes::Mistakes;
 use shell::Shell;
 use state::{Phase, RunState};
 
@@ -267,7 +269,7 @@ pub fn App() -> impl IntoView {
             };
             let link: Rc<WorkerLink> = link.get_value();
             match &job {
-                Job::Train => state.reset_for_run(),
+                Job::Train => state.reset_for_run(&request.task),
                 Job::Bench(_) => state.reset_for_job("Starting the benchmark"),
                 Job::Check(_) => state.reset_for_job("Starting the check"),
                 Job::Prepare => state.reset_for_job("Preparing for offline"),
@@ -562,7 +564,7 @@ pub fn App() -> impl IntoView {
                     )}</p>
                     <button data-testid="resume-run" prop:disabled=move || phase() == Phase::Starting
                         on:click=move |_| {
-                            state.reset_for_run();
+                            state.reset_for_run(&s.task);
                             // Its checkpoint is in the browser's storage until a newer one replaces it.
                             state.checkpoint.set(Some(s.step));
                             state.saved.set(None);
@@ -668,6 +670,7 @@ pub fn App() -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
+            <Mistakes state=state />
         </section>
 
         <section class="try" data-testid="try-it">

@@ -6,6 +6,8 @@ use webtune::bench::BenchReport;
 use webtune::parity::ParityReport;
 use webtune::predict::Prediction;
 use webtune::train::memory::MemoryEstimate;
+use webtune::data::Task;
+use webtune::train::mistakes::Mistake;
 use webtune::train::{Metrics, Report};
 
 use crate::bridge::Files;
@@ -67,6 +69,10 @@ pub struct EvalRow {
     pub metrics: Metrics,
     /// MNLI's mismatched validation set.
     pub mismatched: Option<Metrics>,
+    /// `[true class][predicted class]`; none for a regression.
+    pub confusion: Option<Vec<Vec<usize>>>,
+    /// The wrong answers, most confident first.
+    pub mistakes: Vec<Mistake>,
 }
 
 impl EvalRow {
@@ -113,6 +119,8 @@ pub struct RunState {
     pub initialized: RwSignal<Vec<String>>,
     pub losses: RwSignal<Vec<LossPoint>>,
     pub evals: RwSignal<Vec<EvalRow>>,
+    /// The label names of the run's task, by class id (the form's task may change after it starts).
+    pub labels: RwSignal<Vec<String>>,
     pub report: RwSignal<Option<Report>>,
     pub trained: RwSignal<bool>,
     pub prediction: RwSignal<Option<Prediction>>,
@@ -146,6 +154,7 @@ impl RunState {
             initialized: RwSignal::new(Vec::new()),
             losses: RwSignal::new(Vec::new()),
             evals: RwSignal::new(Vec::new()),
+            labels: RwSignal::new(Vec::new()),
             report: RwSignal::new(None),
             trained: RwSignal::new(false),
             prediction: RwSignal::new(None),
@@ -173,8 +182,11 @@ impl RunState {
         self.set_phase(Phase::Failed, "Failed: see the error below");
     }
 
-    /// A new run starts from a clean slate (but the adapter and the cache stay).
-    pub fn reset_for_run(&self) {
+    /// A new run of `task` (run_glue's name) starts from a clean slate (but the adapter and the
+    /// cache stay).
+    pub fn reset_for_run(&self, task: &str) {
+        let labels = Task::parse(task).map(|t| t.labels().iter().map(|l| l.to_string()).collect());
+        self.labels.set(labels.unwrap_or_default());
         self.downloads.set(Vec::new());
         self.memory.set(None);
         self.lora_sizes.set(None);
