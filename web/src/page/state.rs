@@ -3,10 +3,10 @@
 
 use leptos::prelude::*;
 use webtune::bench::BenchReport;
+use webtune::data::Task;
 use webtune::parity::ParityReport;
 use webtune::predict::Prediction;
 use webtune::train::memory::MemoryEstimate;
-use webtune::data::Task;
 use webtune::train::mistakes::Mistake;
 use webtune::train::{Metrics, Report};
 
