@@ -7,10 +7,12 @@
 
 //!
 //! Without the `trainer` feature only the run's vocabulary compiles: its arguments, events and
-//! reports, the tasks, the model's config and the memory estimate. The page's own bundle is built
-//! that way, so it stays small; everything that computes needs the feature (on by default).
+//! reports, the tasks, the model's config, the memory estimate, and the pictures of a run
+//! (`charts`, `report_html`). The page's own bundle is built that way, so it stays small;
+//! everything that computes needs the feature (on by default).
 
 pub mod bench;
+pub mod charts;
 #[cfg(all(feature = "trainer", not(target_arch = "wasm32")))]
 pub mod checkpoints;
 pub mod data;
@@ -20,10 +22,13 @@ pub mod error;
 pub mod model;
 pub mod parity;
 pub mod predict;
+pub mod report_html;
 #[cfg(feature = "trainer")]
 pub mod pretrained;
 #[cfg(all(feature = "trainer", not(target_arch = "wasm32")))]
 pub mod source;
+#[cfg(all(feature = "trainer", not(target_arch = "wasm32")))]
+pub mod tensorboard;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -1,13 +1,15 @@
 //! Loss, optimizer, loop, evaluation, and the events a run reports.
 //!
-//! `args`, `event`, `metrics`, `mistakes` and `memory` are plain data and arithmetic, compiled also
-//! without the `trainer` feature (the page's bundle); the rest is the trainer.
+//! `args`, `event`, `history`, `metrics`, `mistakes`, `reference` and `memory` are plain data and
+//! arithmetic, compiled also without the `trainer` feature (the page's bundle); the rest is the trainer.
 
 pub mod args;
 pub mod event;
+pub mod history;
 pub mod memory;
 pub mod metrics;
 pub mod mistakes;
+pub mod reference;
 
 #[cfg(feature = "trainer")]
 pub mod adamw;
@@ -30,6 +32,7 @@ pub mod task_data;
 
 pub use args::{AdamWSettings, Precision, SaveStrategy, TrainingArgs};
 pub use event::{Event, Report};
+pub use history::{EvalRow, History, LossPoint};
 pub use metrics::Metrics;
 
 #[cfg(feature = "trainer")]
