@@ -248,11 +248,13 @@ pub fn scores_chart(evaluations: &[EvalRow], total_steps: usize, reference: Opti
             );
         }
         if let Some(&(s, v)) = points.last().filter(|(_, v)| v.is_finite()) {
+            // The latest value beside its point: below it, or above it near the step axis.
+            let near_axis = (v - plot.low) / (plot.high - plot.low) < 0.2;
             let _ = write!(
                 out,
                 "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"11\" fill=\"{colour}\" {FONT}>{v:.3}</text>",
                 plot.x(s) - 6.0,
-                plot.y(v) + 15.0
+                plot.y(v) + if near_axis { -8.0 } else { 15.0 }
             );
         }
         x = legend(&mut out, x, colour, false, &metric_title(name));

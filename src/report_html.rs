@@ -35,7 +35,7 @@ pub fn render(run: &RunSummary, history: &History) -> String {
     let r = run.report;
     let _ = write!(
         out,
-        "<h1>{}</h1><p data-testid=\"summary\">{} optimizer steps{} in {:.0} s, {:.2} training samples/s.</p>",
+        "<h1>{}</h1><p data-testid=\"summary\">{} optimizer steps{} in {:.1} s, {:.2} training samples/s.</p>",
         text(&title),
         r.steps,
         if r.stopped { " (stopped early)" } else { "" },

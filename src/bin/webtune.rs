@@ -1,6 +1,6 @@
 //! `webtune`: the command-line shell over the core. It parses flags, reads files, drives
-//! `webtune::train::train` with a simple executor, and renders events as a progress bar and
-//! `metrics.jsonl`.
+//! `webtune::train::train` with a simple executor, and renders events as a progress bar,
+//! `metrics.jsonl`, `report.html` and, when asked, TensorBoard's event files.
 
 use std::future::Future;
 use std::io::Write;
@@ -18,9 +18,11 @@ use webtune::device::Backend;
 use webtune::checkpoints;
 use webtune::model::lora_config::{LoraConfig, TargetModules};
 use webtune::pretrained::{Adapter, ModelFiles, folder_files, save_adapter, save_pretrained, task_config};
+use webtune::tensorboard::SummaryWriter;
+use webtune::train::reference::reference;
 use webtune::train::{
-    Checkpoint, Control, Event, Flow, Precision, SaveStrategy, TaskData, TrainingArgs, evaluate, labels_of, tokenize,
-    train_with_control,
+    Checkpoint, Control, Event, Flow, History, Precision, SaveStrategy, TaskData, TrainingArgs, evaluate, labels_of,
+    tokenize, train_with_control,
 };
 use webtune::{Error, Result};
 
@@ -161,6 +163,13 @@ struct TrainCmd {
     mixed_precision: MixedPrecision,
     #[command(flatten)]
     lora: LoraArgs,
+    /// Where else the run's scalars go besides metrics.jsonl, as transformers' report_to: none, or
+    /// tensorboard (event files in OUTPUT_DIR/runs/, one folder per run, for `tensorboard --logdir`).
+    #[arg(long, value_delimiter = ',', default_value = "none")]
+    report_to: Vec<String>,
+    /// Do not write OUTPUT_DIR/report.html, the run's charts as one page (written by default).
+    #[arg(long)]
+    no_report: bool,
 }
 
 /// peft's LoRA, by peft's names.
@@ -240,6 +249,19 @@ impl TrainCmd {
             ("no", _) => Ok(SaveStrategy::No),
             (other, _) => Err(Error::Invalid(format!("--save-strategy {other}: expected no, epoch or steps"))),
         }
+    }
+
+    /// Whether `--report-to` asks for TensorBoard's event files.
+    fn tensorboard(&self) -> Result<bool> {
+        let mut tensorboard = false;
+        for to in &self.report_to {
+            match to.trim() {
+                "tensorboard" | "all" => tensorboard = true,
+                "none" | "" => {}
+                other => return Err(Error::Invalid(format!("--report-to {other}: expected none, tensorboard or all"))),
+            }
+        }
+        Ok(tensorboard)
     }
 }
 
@@ -445,6 +467,7 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         precision: cmd.mixed_precision.precision(),
         lora: None,
     };
+    let tensorboard = cmd.tensorboard()?;
 
     // A resumed run takes its model from the checkpoint, which is a model folder too.
     let saved = match cmd.resume_from_checkpoint.as_deref() {
@@ -522,6 +545,16 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     let mut metrics =
         std::fs::File::create(&metrics_path).map_err(|e| Error::io(metrics_path.display(), e))?;
     let mut write_error: Option<Error> = None;
+    let mut events = match tensorboard {
+        // transformers' logging_dir: OUTPUT_DIR/runs/<a folder per run>.
+        true => {
+            let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            Some(SummaryWriter::create(&output_dir.join("runs").join(format!("run-{seconds}")))?)
+        }
+        false => None,
+    };
+    let mut history = History::default();
+    let mut samples_per_second = 0.0;
 
     let bar = if cmd.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
@@ -532,6 +565,10 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     let say = |msg: String| if cmd.quiet { eprintln!("{msg}") } else { bar.println(msg) };
     let mut last_loss = f32::NAN;
     let mut sink = |event: &Event| {
+        history.record(event);
+        if let Some(e) = events.as_mut().and_then(|w| tensorboard_scalars(w, event, samples_per_second).err()) {
+            write_error.get_or_insert(e);
+        }
         let line = match event {
             Event::Started { total_steps, num_examples, num_epochs, initialized, resumed_from_step } => {
                 bar.set_length(*total_steps as u64);
@@ -558,6 +595,7 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
                 None
             }
             Event::Step { step, learning_rate, samples, elapsed_s, .. } => {
+                samples_per_second = *samples as f64 / elapsed_s.max(1e-9);
                 bar.set_position(*step as u64);
                 bar.set_message(format!(
                     "loss {last_loss:.4} lr {learning_rate:.2e} {:.1} samples/s",
@@ -661,8 +699,49 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     if let Some(mm) = &report.mismatched {
         summary["eval_mm"] = json!(mm);
     }
+    if !cmd.no_report {
+        let model_name = cmd.common.model.clone().unwrap_or_else(default_model);
+        let whole_data = cmd.max_train_samples.is_none() && cmd.max_eval_samples.is_none();
+        let run = webtune::report_html::RunSummary {
+            model: &model_name,
+            task,
+            report: &report,
+            reference: reference(&model_name, task, &args, whole_data),
+        };
+        let path = output_dir.join("report.html");
+        write_atomically(&path, webtune::report_html::render(&run, &history).as_bytes())?;
+        summary["report"] = json!(path.display().to_string());
+    }
+    if let Some(w) = &events {
+        summary["tensorboard"] = json!(w.path().display().to_string());
+    }
     println!("{summary}");
     Ok(())
+}
+
+/// An event's scalars for TensorBoard, by the tags transformers' TensorBoardCallback writes
+/// (`train/loss`, `eval/accuracy`, MNLI's `eval/accuracy_mm`).
+fn tensorboard_scalars(writer: &mut SummaryWriter, event: &Event, samples_per_second: f64) -> Result<()> {
+    match event {
+        Event::Log { step, epoch, loss, learning_rate } => writer.add_scalars(
+            *step,
+            &[
+                ("train/loss", *loss as f64),
+                ("train/learning_rate", *learning_rate),
+                ("train/epoch", *epoch),
+                ("train/samples_per_second", samples_per_second),
+            ],
+        ),
+        Event::Evaluated { step, epoch, metrics, mismatched, .. } => {
+            let mut scalars: Vec<(String, f64)> = vec![("train/epoch".into(), *epoch)];
+            for (suffix, m) in std::iter::once(("", metrics)).chain(mismatched.iter().map(|m| ("_mm", m))) {
+                scalars.extend(m.scores().into_iter().map(|(name, v)| (format!("eval/{name}{suffix}"), v)));
+            }
+            let scalars: Vec<(&str, f64)> = scalars.iter().map(|(t, v)| (t.as_str(), *v)).collect();
+            writer.add_scalars(*step, &scalars)
+        }
+        Event::Started { .. } | Event::Step { .. } => Ok(()),
+    }
 }
 
 /// The CLI's run never pauses; its checkpoints go to `checkpoint-STEP` folders.
