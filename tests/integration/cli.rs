@@ -24,7 +24,7 @@ fn train_then_evaluate_and_predict_from_the_output_folder() {
     let summary = ok_json(webtune(&[
         "train", "--model", model.to_str().unwrap(), "--task", "mrpc", "--data", data.to_str().unwrap(),
         "--output-dir", out, "--backend", "cpu", "--max-steps", "6", "--logging-steps", "2",
-        "--max-train-samples", "64", "--quiet",
+        "--max-train-samples", "64", "--quiet", "--report-to", "tensorboard",
     ]));
     assert_eq!(summary["steps"], 6);
 
@@ -63,6 +63,37 @@ fn train_then_evaluate_and_predict_from_the_output_folder() {
         assert_ne!(m["label"], m["predicted"]);
     }
 
+    // The same scalars in TensorBoard's event file, as TensorBoard itself reads them, under
+    // transformers' tags.
+    let run_dir = Path::new(summary["tensorboard"].as_str().unwrap()).parent().unwrap().to_path_buf();
+    assert_eq!(run_dir.parent().unwrap(), out_dir.path().join("runs"));
+    let scalars = read_tensorboard(&run_dir);
+    let series = |tag: &str| -> Vec<(u64, f64)> {
+        let points = scalars[tag].as_array().unwrap_or_else(|| panic!("no {tag} in {scalars}"));
+        points.iter().map(|p| (p[0].as_u64().unwrap(), p[1].as_f64().unwrap())).collect()
+    };
+    // TensorBoard keeps f32s; metrics.jsonl's loss is an f32 too, its learning rate an f64.
+    let near = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1e-30);
+    for (tag, key) in [("train/loss", "loss"), ("train/learning_rate", "learning_rate"), ("train/epoch", "epoch")] {
+        let logged: Vec<(u64, f64)> = logs.iter().map(|l| (l["step"].as_u64().unwrap(), l[key].as_f64().unwrap())).collect();
+        let read: Vec<(u64, f64)> = series(tag).into_iter().take(logged.len()).collect();
+        assert!(read.len() == logged.len() && read.iter().zip(&logged).all(|(a, b)| a.0 == b.0 && near(a.1, b.1)), "{tag}: {read:?} vs {logged:?}");
+    }
+    assert!(series("train/samples_per_second").iter().all(|p| p.1 > 0.0));
+    for metric in ["accuracy", "f1"] {
+        let expected = eval[format!("eval_{metric}")].as_f64().unwrap();
+        let read = series(&format!("eval/{metric}"));
+        assert!(read.len() == 1 && read[0].0 == 6 && near(read[0].1, expected), "eval/{metric}: {read:?} vs {expected}");
+    }
+    // report.html, written by default: every picture, with the run's numbers (the browser test
+    // opens it in Chromium).
+    let report = std::fs::read_to_string(out_dir.path().join("report.html")).unwrap();
+    for id in ["chart", "scores-chart", "confusion"] {
+        assert!(report.contains(&format!("data-testid=\"{id}\"")), "report.html has no {id}");
+    }
+    assert_eq!(report.matches("data-testid=\"mistake\"").count(), mistakes.len());
+    assert!(report.contains(&format!("data-counts=\"{}\"", serde_json::to_string(&confusion).unwrap())));
+
     // The saved folder scores exactly what the run reported at its end.
     let scored = ok_json(webtune(&[
         "evaluate", "--model", out, "--task", "mrpc", "--data", data.to_str().unwrap(), "--backend", "cpu",
@@ -80,6 +111,24 @@ fn train_then_evaluate_and_predict_from_the_output_folder() {
     assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-5);
     let id = p["label_id"].as_u64().unwrap() as usize;
     assert_eq!(p["label"], ["not_equivalent", "equivalent"][id]);
+}
+
+/// A run's TensorBoard scalars as TensorBoard reads them (scripts/read_tensorboard.py, with the
+/// reader scripts/setup installs): {tag: [[step, value], ...]}.
+fn read_tensorboard(run_dir: &Path) -> Value {
+    let cache = std::env::var("WEBTUNE_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/webtune"));
+    let reader = cache.join("python-tensorboard");
+    assert!(reader.join("tensorboard").exists(), "TensorBoard's reader is not in {}: run scripts/setup", reader.display());
+    let out = Command::new("python3")
+        .arg(root().join("scripts/read_tensorboard.py"))
+        .arg(run_dir)
+        .env("PYTHONPATH", &reader)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "read_tensorboard.py: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn copy_model(to: &Path) {
@@ -125,6 +174,9 @@ fn bad_inputs_are_clear_errors() {
 
     let msg = err_text(webtune(&["predict", "--model", model, "--backend", "cuda", "a"]));
     assert!(msg.contains("backend `cuda` cannot start"), "{msg}");
+
+    let msg = err_text(webtune(&["train", "--model", model, "--backend", "cpu", "--report-to", "tensorboard,wandb"]));
+    assert!(msg.contains("--report-to wandb: expected none, tensorboard or all"), "{msg}");
 }
 
 #[test]
@@ -169,10 +221,11 @@ fn single_sentence_task_sst2() {
     let summary = ok_json(webtune(&[
         "train", "--model", minilm_dir().to_str().unwrap(), "--task", "sst2", "--data", data.to_str().unwrap(),
         "--output-dir", out, "--backend", "cpu", "--max-steps", "2", "--max-train-samples", "16",
-        "--max-eval-samples", "24", "--quiet",
+        "--max-eval-samples", "24", "--quiet", "--no-report",
     ]));
     assert_eq!(summary["eval"]["examples"], 24);
     assert!(summary["eval"].get("f1").is_none(), "SST-2 reports accuracy only");
+    assert!(summary.get("report").is_none() && !out_dir.path().join("report.html").exists(), "--no-report");
     let p = ok_json(webtune(&["predict", "--model", out, "--backend", "cpu", "a charming and often affecting journey ."]));
     assert!(["negative", "positive"].contains(&p["label"].as_str().unwrap()));
     // SST-2's test split has no labels: evaluating on it is an error naming the file.
