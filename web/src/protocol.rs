@@ -173,6 +173,9 @@ pub struct Query {
     /// `check=URL`: compare the model's numbers on this GPU with transformers' golden values at URL
     /// (a file `scripts/goldens.py` writes), instead of training.
     pub check: Option<String>,
+    /// `view=present`: the presenter view, for a projector (large type, the charts first, the form
+    /// folded away).
+    pub present: bool,
 }
 
 impl Query {
@@ -180,7 +183,14 @@ impl Query {
     /// an error naming the parameter, so a broken shared link says what is wrong with it.
     pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, page: &str) -> Result<Query, String> {
         let mut q =
-            Query { request: RunRequest::default(), autostart: false, bench: BenchRequest::default(), autobench: false, check: None };
+            Query {
+            request: RunRequest::default(),
+            autostart: false,
+            bench: BenchRequest::default(),
+            autobench: false,
+            check: None,
+            present: false,
+        };
         let r = &mut q.request;
         let (mut model_given, mut preset) = (false, None);
         fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
@@ -233,6 +243,13 @@ impl Query {
                     q.check = match Source::parse(value, page) {
                         Source::Url(url) => Some(url),
                         _ => return Err(format!("query parameter `check`: `{value}` is not a URL")),
+                    }
+                }
+                "view" => {
+                    q.present = match value.trim() {
+                        "present" => true,
+                        "" | "default" => false,
+                        other => return Err(format!("query parameter `view`: `{other}` is not a view (present or default)")),
                     }
                 }
                 _ => {}

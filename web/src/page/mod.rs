@@ -20,16 +20,16 @@ use webtune::data::Task;
 use crate::bridge::Files;
 use crate::plan::{Estimate, PRESETS, Preset, Speed, estimate, steps};
 use crate::protocol::{BenchRequest, Query, RunRequest, Source, ToWorker};
-use chart::LossChart;
+use chart::Charts;
 use link::WorkerLink;
 use mistakes::Mistakes;
 use shell::Shell;
 use state::{Phase, RunState};
 
-const QUERY_KEYS: [&str; 21] = [
+const QUERY_KEYS: [&str; 22] = [
     "hub", "preset", "model", "data", "task", "epochs", "batch", "lr", "max_steps", "max_train_samples", "max_eval_samples",
     "seed", "logging_steps", "save_steps", "group_by_length", "lora_r", "autostart", "bench", "bench_steps", "bench_warmup",
-    "check",
+    "check", "view",
 ];
 
 /// The query string as (key, value) pairs of the keys the page knows.
@@ -237,13 +237,20 @@ pub fn App() -> impl IntoView {
     let page = window().location().href().unwrap_or_default();
     let pairs = query_pairs();
     let query = Query::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &page);
-    let (request, autostart, bench, autobench, check) = match &query {
-        Ok(q) => (q.request.clone(), q.autostart, q.bench, q.autobench, q.check.clone()),
+    let (request, autostart, bench, autobench, check, present) = match &query {
+        Ok(q) => (q.request.clone(), q.autostart, q.bench, q.autobench, q.check.clone(), q.present),
         Err(e) => {
             state.fail(e.clone());
-            (RunRequest::default(), false, BenchRequest::default(), false, None)
+            (RunRequest::default(), false, BenchRequest::default(), false, None, false)
         }
     };
+    // The presenter view is the body's class: style.css lays the page out for a projector.
+    let show_settings = RwSignal::new(!present);
+    if present {
+        if let Some(body) = document().body() {
+            let _ = body.class_list().add_1("present");
+        }
+    }
     let form = Form::new(&request);
     let link = StoredValue::new_local(WorkerLink::new(state));
     let shell = Shell::start();
@@ -269,7 +276,7 @@ pub fn App() -> impl IntoView {
             };
             let link: Rc<WorkerLink> = link.get_value();
             match &job {
-                Job::Train => state.reset_for_run(&request.task),
+                Job::Train => state.reset_for_run(&request.task, run_reference(&request, picked_count(&model_files) > 0)),
                 Job::Bench(_) => state.reset_for_job("Starting the benchmark"),
                 Job::Check(_) => state.reset_for_job("Starting the check"),
                 Job::Prepare => state.reset_for_job("Preparing for offline"),
@@ -477,8 +484,14 @@ pub fn App() -> impl IntoView {
         </section>
 
         <section class="settings">
-            <h2>"Run"</h2>
-            <div class="grid">
+            <h2>"Run"
+                {present.then(|| view! {
+                    " " <button class="secondary" data-testid="show-settings"
+                        on:click=move |_| show_settings.update(|s| *s = !*s)>
+                        {move || if show_settings.get() { "Hide the settings" } else { "Show the settings" }}</button>
+                })}
+            </h2>
+            <div class="grid" class:folded=move || !show_settings.get()>
                 <label for="preset">"Model"</label>
                 <select id="preset" data-testid="preset" prop:disabled=running
                     prop:value=move || Preset::of_model(&form.model.get()).map(|p| p.key).unwrap_or("other")
@@ -564,7 +577,7 @@ pub fn App() -> impl IntoView {
                     )}</p>
                     <button data-testid="resume-run" prop:disabled=move || phase() == Phase::Starting
                         on:click=move |_| {
-                            state.reset_for_run(&s.task);
+                            state.reset_for_run(&s.task, None);
                             // Its checkpoint is in the browser's storage until a newer one replaces it.
                             state.checkpoint.set(Some(s.step));
                             state.saved.set(None);
@@ -577,6 +590,7 @@ pub fn App() -> impl IntoView {
         </section>
 
         <section class="progress">
+            <style>{webtune::charts::STYLE}</style>
             <h2>"Progress"</h2>
             <p data-testid="status" data-state=move || phase().name() role="status">{move || state.status.get()}</p>
             {move || state.error.get().map(|e| view! { <p class="error" data-testid="error" role="alert">{e}</p> })}
@@ -649,12 +663,12 @@ pub fn App() -> impl IntoView {
             {move || (!state.initialized.get().is_empty()).then(|| view! {
                 <p class="note">{format!("New classification head: {}", state.initialized.get().join(", "))}</p>
             })}
-            <LossChart state=state />
+            <Charts state=state />
             <table class="scores">
                 // The task's own metrics (evaluate's names), as many columns as it has.
                 <thead><tr><th>"Epoch"</th><th>"Step"</th>
                     {move || state.evals.get().first().map(|r| r.scores().into_iter().map(|(name, _)| view! {
-                        <th>{metric_title(&name)}</th>
+                        <th>{webtune::charts::metric_title(&name)}</th>
                     }).collect_view())}
                     <th>"Examples"</th></tr></thead>
                 <tbody>
@@ -747,20 +761,15 @@ fn task_title(task: Task) -> &'static str {
 }
 
 /// A metric's column heading; `_mm` is MNLI's mismatched validation set.
-fn metric_title(name: &str) -> String {
-    let (base, mm) = match name.strip_suffix("_mm") {
-        Some(base) => (base, " (mismatched)"),
-        None => (name, ""),
+/// PyTorch's scores for this run, where it is the course's recipe on a model measured so.
+fn run_reference(request: &RunRequest, picked_model: bool) -> Option<&'static webtune::train::reference::Reference> {
+    let task = Task::parse(&request.task).ok()?;
+    let model = match &request.model {
+        Source::Hub(id) | Source::Url(id) if !picked_model => id,
+        _ => return None,
     };
-    let title = match base {
-        "accuracy" => "Accuracy",
-        "f1" => "F1",
-        "matthews_correlation" => "Matthews corr.",
-        "pearson" => "Pearson",
-        "spearmanr" => "Spearman",
-        other => other,
-    };
-    format!("{title}{mm}")
+    let whole_data = request.max_train_samples.is_none() && request.max_eval_samples.is_none();
+    webtune::train::reference::reference(model, task, &request.training_args(), whole_data)
 }
 
 /// Mounts the page.

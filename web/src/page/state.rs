@@ -7,8 +7,9 @@ use webtune::data::Task;
 use webtune::parity::ParityReport;
 use webtune::predict::Prediction;
 use webtune::train::memory::MemoryEstimate;
-use webtune::train::mistakes::Mistake;
-use webtune::train::{Metrics, Report};
+pub use webtune::train::history::{EvalRow, LossPoint};
+use webtune::train::reference::Reference;
+use webtune::train::Report;
 
 use crate::bridge::Files;
 use crate::protocol::{AdapterInfo, SavedSummary};
@@ -56,37 +57,6 @@ pub struct Progress {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct LossPoint {
-    pub step: usize,
-    pub loss: f32,
-    pub learning_rate: f64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct EvalRow {
-    pub step: usize,
-    pub epoch: f64,
-    pub metrics: Metrics,
-    /// MNLI's mismatched validation set.
-    pub mismatched: Option<Metrics>,
-    /// `[true class][predicted class]`; none for a regression.
-    pub confusion: Option<Vec<Vec<usize>>>,
-    /// The wrong answers, most confident first.
-    pub mistakes: Vec<Mistake>,
-}
-
-impl EvalRow {
-    /// The row's scores by `evaluate`'s names, then MNLI's mismatched ones with run_glue's `_mm`.
-    pub fn scores(&self) -> Vec<(String, f64)> {
-        let mut cells: Vec<(String, f64)> = self.metrics.scores().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
-        if let Some(mm) = &self.mismatched {
-            cells.extend(mm.scores().into_iter().map(|(n, v)| (format!("{n}_mm"), v)));
-        }
-        cells
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
 pub struct Download {
     pub file: String,
     pub loaded: u64,
@@ -121,6 +91,8 @@ pub struct RunState {
     pub evals: RwSignal<Vec<EvalRow>>,
     /// The label names of the run's task, by class id (the form's task may change after it starts).
     pub labels: RwSignal<Vec<String>>,
+    /// PyTorch's scores for the run's recipe, where it is the course's on a model measured so.
+    pub reference: RwSignal<Option<&'static Reference>>,
     pub report: RwSignal<Option<Report>>,
     pub trained: RwSignal<bool>,
     pub prediction: RwSignal<Option<Prediction>>,
@@ -155,6 +127,7 @@ impl RunState {
             losses: RwSignal::new(Vec::new()),
             evals: RwSignal::new(Vec::new()),
             labels: RwSignal::new(Vec::new()),
+            reference: RwSignal::new(None),
             report: RwSignal::new(None),
             trained: RwSignal::new(false),
             prediction: RwSignal::new(None),
@@ -183,10 +156,11 @@ impl RunState {
     }
 
     /// A new run of `task` (run_glue's name) starts from a clean slate (but the adapter and the
-    /// cache stay).
-    pub fn reset_for_run(&self, task: &str) {
+    /// cache stay); its scores are drawn against `reference`.
+    pub fn reset_for_run(&self, task: &str, reference: Option<&'static Reference>) {
         let labels = Task::parse(task).map(|t| t.labels().iter().map(|l| l.to_string()).collect());
         self.labels.set(labels.unwrap_or_default());
+        self.reference.set(reference);
         self.downloads.set(Vec::new());
         self.memory.set(None);
         self.lora_sizes.set(None);
