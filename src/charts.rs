@@ -196,7 +196,12 @@ pub fn metric_title(name: &str) -> String {
 /// Each of the task's metrics at every evaluation, over the run's `total_steps`, with the PyTorch
 /// reference for the recipe as a dashed line in the metric's colour where there is one.
 pub fn scores_chart(evaluations: &[EvalRow], total_steps: usize, reference: Option<&Reference>) -> String {
-    let names: Vec<String> = evaluations.first().map(|r| r.scores().into_iter().map(|(n, _)| n).collect()).unwrap_or_default();
+    // The task's metrics; before the first evaluation, the reference's (its line is the target).
+    let names: Vec<String> = match (evaluations.first(), reference) {
+        (Some(first), _) => first.scores().into_iter().map(|(n, _)| n).collect(),
+        (None, Some(r)) => r.scores.iter().map(|(n, _)| n.to_string()).collect(),
+        (None, None) => Vec::new(),
+    };
     let references: Vec<(usize, f64)> = reference
         .map(|r| r.scores.iter().filter_map(|(n, v)| names.iter().position(|m| m == n).map(|i| (i, *v))).collect())
         .unwrap_or_default();
@@ -370,6 +375,9 @@ mod tests {
         let plain = scores_chart(&[row(10, 0.625, 0.7)], 20, None);
         assert_eq!(data(&plain, "reference"), "");
         assert!(scores_chart(&[], 20, None).contains("no evaluation yet"));
+        // Before the first evaluation the target is drawn already.
+        let before = scores_chart(&[], 20, Some(&reference));
+        assert_eq!(data(&before, "reference"), r#"{"accuracy":0.8,"matthews_correlation":0.5}"#);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 // (with --compare-native 1, `webtune bench` on native wgpu the same batches, for the ratio).
 // Screenshots and the console go to --out.
 //
-//   node tests/browser/e2e.mjs [--model DIR] [--minilm DIR] [--steps 20] [--out DIR] [--webtune BIN] [--only 0,1,4,5,6,7,8]
+//   node tests/browser/e2e.mjs [--model DIR] [--minilm DIR] [--steps 20] [--out DIR] [--webtune BIN] [--only 0,1,4,5,6,7,8,9]
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -43,7 +43,7 @@ const defaults = {
   // both rates (figures, not checks).
   'compare-native': '0',
   // Scenarios to run (numbered below; 1 covers 1–3), for working on one: `--only 5`.
-  only: '0,1,4,5,6,7,8',
+  only: '0,1,4,5,6,7,8,9',
 };
 const opt = { ...defaults };
 for (let i = 2; i < process.argv.length; i += 2) {
@@ -179,6 +179,9 @@ const server = http.createServer((req, res) => {
     : url.pathname.startsWith('/nodrop/model/') ? ['/nodrop/model/', opt.model]
     : url.pathname.startsWith('/hostile/') ? [url.pathname.split('/').slice(0, 3).join('/') + '/', opt.model]
     : url.pathname.startsWith('/minilm/') ? ['/minilm/', opt.minilm]
+    // all-MiniLM-L6-v2 by its own name, and the whole of MRPC: the course's recipe (scenario 9).
+    : url.pathname.startsWith('/models/all-MiniLM-L6-v2/') ? ['/models/all-MiniLM-L6-v2/', opt.minilm]
+    : url.pathname.startsWith('/glue/MRPC/') ? ['/glue/MRPC/', opt.data]
     : url.pathname.startsWith('/goldens/') ? ['/goldens/', path.join(root, 'tests/goldens')]
     : url.pathname.startsWith(hubModel) ? [hubModel, opt.model]
     // Any other Hub model (the page's presets, in a teacher's link): the tiny model.
@@ -360,6 +363,16 @@ if (only.has(1)) {
     Object.assign(results, { steps, loss: losses.at(-1), eval_accuracy: acc.at(-1), eval_f1: f1.at(-1),
       train_runtime_s: elapsed, browser_steps_per_second: steps / elapsed });
     const curve = JSON.parse(await attr(page, '[data-testid=chart]', 'data-losses'));
+    // The charts draw the run's own numbers: the loss chart its logged losses (the last one the
+    // progress line's), the scores chart every evaluation of the table; a tiny model has no
+    // PyTorch reference.
+    assert.equal(curve.at(-1)[1], losses.at(-1), `loss chart ${JSON.stringify(curve)}`);
+    assert.deepEqual(curve.map((p) => p[0]), Array.from({ length: curve.length }, (_, i) => 5 * (i + 1)), 'a point per log');
+    const drawn = JSON.parse(await attr(page, '[data-testid=scores-chart]', 'data-scores'));
+    assert.deepEqual(drawn.map((r) => [r.scores.accuracy, r.scores.f1]), acc.map((a, i) => [a, f1[i]]), 'scores chart');
+    assert.equal(drawn.at(-1).step, steps);
+    assert.equal(await attr(page, '[data-testid=scores-chart]', 'data-reference'), '');
+    await page.locator('.charts').screenshot({ path: path.join(opt.out, 'page-charts.png') });
     assert.equal(await page.$('[data-testid=resume-offer]'), null, 'a finished run leaves nothing to resume');
     assert.equal(await page.$('[data-testid=checkpoint]'), null, 'nor says a checkpoint is kept');
     await page.screenshot({ path: path.join(opt.out, 'page-finished.png'), fullPage: true });
@@ -973,6 +986,76 @@ if (only.has(5)) {
     await context.close();
   } finally {
     await visitor.close();
+  }
+}
+
+// ---- 9. pictures: the presenter view of a shared link, and report.html from the CLI -------------
+if (only.has(9)) {
+  const browser = await launch(['--enable-unsafe-webgpu']);
+  try {
+    // The course's recipe on all-MiniLM-L6-v2 and the whole of MRPC, shown on a projector: the
+    // charts first and large, the form folded, the scores drawn against PyTorch's for this recipe
+    // (docs/accuracy.md) from the moment the run starts.
+    const query = new URLSearchParams({ model: '/models/all-MiniLM-L6-v2', data: '/glue/MRPC', task: 'mrpc',
+      view: 'present', autostart: '1' });
+    const page = await open(browser, query, 'present');
+    await page.waitForFunction(() => document.querySelector('[data-testid=scores-chart]')?.dataset.reference,
+      null, { timeout: 60_000, polling: 250 });
+    const reference = JSON.parse(await attr(page, '[data-testid=scores-chart]', 'data-reference'));
+    assert.deepEqual(reference, { accuracy: 0.7985, f1: 0.8599 });
+    const top = async (sel) => (await page.locator(sel).boundingBox()).y;
+    assert.ok(await top('section.progress') < await top('section.settings'), 'the charts come first');
+    assert.equal(await page.isVisible('section.settings .grid'), false, 'the form is folded away');
+    assert.equal(await page.evaluate(() => getComputedStyle(document.body).fontSize), '20px');
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await page.screenshot({ path: path.join(opt.out, 'page-present.png') });
+    await page.click('[data-testid=show-settings]');
+    assert.equal(await page.isVisible('section.settings .grid'), true, 'and unfolds');
+    await page.context().close();
+    console.log(`ok - view=present: the charts first, the form folded, PyTorch's scores for the recipe (${lap()})`);
+
+    // report.html of a CLI run opens in Chromium with every picture, and their numbers are the
+    // run's (metrics.jsonl).
+    const reportRun = path.join(opt.out, 'report-run');
+    fs.rmSync(reportRun, { recursive: true, force: true });
+    const evalCount = Number(opt['eval-samples']);
+    execFileSync(opt.webtune, ['train', '--model', opt.model, '--data', nativeData(), '--backend', 'cpu',
+      '--max-steps', String(steps), '--per-device-train-batch-size', opt.batch, '--logging-steps', '5', '--quiet',
+      '--save-strategy', 'no', '--output-dir', reportRun], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const lines = fs.readFileSync(path.join(reportRun, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const logs = lines.filter((l) => 'loss' in l);
+    const evals = lines.filter((l) => 'eval_accuracy' in l);
+    const context = await browser.newContext({ viewport: { width: 1000, height: 1400 } });
+    const report = await context.newPage();
+    report.on('console', (m) => consoleLog.write(`[report] ${m.type()}: ${m.text()}\n`));
+    await report.goto(`file://${path.join(reportRun, 'report.html')}`);
+    const ids = await report.$$eval('[data-testid]', (els) => [...new Set(els.map((e) => e.dataset.testid))]);
+    for (const id of ['summary', 'chart', 'scores-chart', 'eval-row', 'confusion', 'mistake']) assert.ok(ids.includes(id), `report.html: ${id} in ${ids}`);
+    // Self-contained: nothing else loads, no script runs.
+    assert.equal(await report.evaluate(() => performance.getEntriesByType('resource').length), 0);
+    assert.equal(await report.$$eval('script', (els) => els.length), 0);
+    const curve = JSON.parse(await report.getAttribute('[data-testid=chart]', 'data-losses'));
+    assert.deepEqual(curve, logs.map((l) => [l.step, l.loss]), 'report.html: the losses');
+    const scores = JSON.parse(await report.getAttribute('[data-testid=scores-chart]', 'data-scores'));
+    assert.deepEqual(scores.map((r) => [r.step, r.scores.accuracy, r.scores.f1]),
+      evals.map((e) => [e.step, e.eval_accuracy, e.eval_f1]), 'report.html: the scores');
+    const confusion = JSON.parse(await report.getAttribute('[data-testid=confusion]', 'data-counts'));
+    assert.deepEqual(confusion, evals.at(-1).eval_confusion_matrix);
+    assert.equal(confusion.flat().reduce((a, b) => a + b, 0), evalCount);
+    const wrong = evalCount - confusion[0][0] - confusion[1][1];
+    assert.ok(Math.abs(1 - wrong / evalCount - evals.at(-1).eval_accuracy) < 1e-12, 'the matrix agrees with the accuracy');
+    assert.equal((await report.$$('[data-testid=mistake]')).length, Math.min(100, wrong));
+    // Each chart is drawn, at a readable size.
+    for (const sel of ['[data-testid=chart]', '[data-testid=scores-chart]']) {
+      const box = await report.locator(sel).boundingBox();
+      assert.ok(box.width >= 600 && box.height >= 200, `${sel}: ${JSON.stringify(box)}`);
+    }
+    await report.screenshot({ path: path.join(opt.out, 'report.png'), fullPage: true });
+    await context.close();
+    results.report_mistakes = wrong;
+    console.log(`ok - report.html opens in Chromium with every picture, drawn from the run's numbers (${lap()})`);
+  } finally {
+    await browser.close();
   }
 }
 
