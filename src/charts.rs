@@ -159,7 +159,11 @@ pub fn loss_chart(losses: &[LossPoint], total_steps: usize) -> String {
     let points: Vec<(f64, f64)> = losses.iter().map(|p| (p.step as f64, p.loss as f64)).collect();
     out.push_str(&plot.polyline(&points, LOSS, 2.0, false));
     let x = legend(&mut out, LEFT, LOSS, false, "loss (mean since the last log)");
-    legend(&mut out, x, LEARNING_RATE, true, &format!("learning rate (its own scale, peak {peak_lr:.1e})"));
+    let lr = match peak_lr > 0.0 {
+        true => format!("learning rate (its own scale, peak {peak_lr:.1e})"),
+        false => "learning rate (its own scale)".to_string(),
+    };
+    legend(&mut out, x, LEARNING_RATE, true, &lr);
     if losses.is_empty() {
         no_data(&mut out, "no loss logged yet");
     }
@@ -225,13 +229,15 @@ pub fn scores_chart(evaluations: &[EvalRow], total_steps: usize, reference: Opti
     let mut out = svg_open("scores-chart", &data, "validation scores by optimizer step");
     let ticks = if negative { vec![-1.0, 0.0, 1.0] } else { vec![0.0, 0.25, 0.5, 0.75, 1.0] };
     plot.axes(&mut out, &ticks, 2, "validation score");
-    for &(i, v) in &references {
+    for (k, &(i, v)) in references.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
-        let (x0, x1) = (plot.x(0.0), plot.x(plot.steps));
+        // Each label further left than the one before: references are often close (0.80, 0.86).
+        let (x0, x1) = (plot.x(0.0), plot.x(plot.steps) - 96.0 * k as f64);
         let _ = write!(
             out,
-            "<line x1=\"{x0:.1}\" y1=\"{y:.1}\" x2=\"{x1:.1}\" y2=\"{y:.1}\" stroke=\"{colour}\" stroke-width=\"1.5\" stroke-dasharray=\"5 4\" opacity=\"0.8\"/>\
+            "<line x1=\"{x0:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"{colour}\" stroke-width=\"1.5\" stroke-dasharray=\"5 4\" opacity=\"0.8\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"11\" fill=\"{colour}\" {FONT}>PyTorch {v:.3}</text>",
+            plot.x(plot.steps),
             x1 - 2.0,
             plot.y(v) - 4.0,
             y = plot.y(v),
