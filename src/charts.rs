@@ -147,7 +147,8 @@ pub fn loss_chart(losses: &[LossPoint], total_steps: usize) -> String {
     let plot = Plot { steps, low: 0.0, high: top };
     let peak_lr = losses.iter().map(|p| p.learning_rate).fold(0.0, f64::max);
     let data = [
-        ("losses", json!(losses.iter().map(|p| (p.step, p.loss)).collect::<Vec<_>>()).to_string()),
+        // As f32s (json! would widen them to f64's longer digits).
+        ("losses", serde_json::to_string(&losses.iter().map(|p| (p.step, p.loss)).collect::<Vec<_>>()).unwrap_or_default()),
         ("learning-rates", json!(losses.iter().map(|p| (p.step, p.learning_rate)).collect::<Vec<_>>()).to_string()),
     ];
     let mut out = svg_open("chart", &data, "training loss and learning rate by optimizer step");
@@ -393,7 +394,7 @@ mod tests {
             LossPoint { step: 10, loss: f32::NAN, learning_rate: 3e-5 },
         ];
         let svg = loss_chart(&losses, 20);
-        assert_eq!(data(&svg, "losses"), "[[5,0.6899999976158142],[10,null]]");
+        assert_eq!(data(&svg, "losses"), "[[5,0.69],[10,null]]");
         assert_eq!(data(&svg, "learning-rates"), "[[5,0.00004],[10,0.00003]]");
         // The loss line has one point; the top tick is the loss rounded up to a tenth.
         assert!(svg.contains(&format!("stroke=\"{LOSS}\"")) && svg.contains(">0.70</text>"), "{svg}");

@@ -1035,7 +1035,8 @@ if (only.has(9)) {
     assert.equal(await report.evaluate(() => performance.getEntriesByType('resource').length), 0);
     assert.equal(await report.$$eval('script', (els) => els.length), 0);
     const curve = JSON.parse(await report.getAttribute('[data-testid=chart]', 'data-losses'));
-    assert.deepEqual(curve, logs.map((l) => [l.step, l.loss]), 'report.html: the losses');
+    // (both f32s: metrics.jsonl writes them widened to f64)
+    assert.deepEqual(curve.map(([s, l]) => [s, Math.fround(l)]), logs.map((l) => [l.step, Math.fround(l.loss)]), 'report.html: the losses');
     const scores = JSON.parse(await report.getAttribute('[data-testid=scores-chart]', 'data-scores'));
     assert.deepEqual(scores.map((r) => [r.step, r.scores.accuracy, r.scores.f1]),
       evals.map((e) => [e.step, e.eval_accuracy, e.eval_f1]), 'report.html: the scores');
