@@ -84,7 +84,9 @@ impl Plot {
             );
         }
         let steps = self.steps.round() as usize;
-        for s in [0, steps / 2, steps] {
+        let mut marks = vec![0, steps / 2, steps];
+        marks.dedup();
+        for s in marks {
             let x = self.x(s as f64);
             let _ = write!(
                 out,
@@ -159,6 +161,10 @@ pub fn loss_chart(losses: &[LossPoint], total_steps: usize) -> String {
     }
     let points: Vec<(f64, f64)> = losses.iter().map(|p| (p.step as f64, p.loss as f64)).collect();
     out.push_str(&plot.polyline(&points, LOSS, 2.0, false));
+    // A line needs two points: the first log is a dot.
+    if let [(s, v)] = points[..].iter().filter(|(_, v)| v.is_finite()).collect::<Vec<_>>()[..] {
+        let _ = write!(out, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{LOSS}\"/>", plot.x(*s), plot.y(*v));
+    }
     let x = legend(&mut out, LEFT, LOSS, false, "loss (mean since the last log)");
     let lr = match peak_lr > 0.0 {
         true => format!("learning rate (its own scale, peak {peak_lr:.1e})"),

@@ -1,5 +1,5 @@
 //! Classifying one input with a (fine-tuned) model: the label and its probabilities, or the score
-//! of a regression model (STS-B).
+//! of a regression model (STS-B), and the tokens the model read.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,21 @@ pub struct Prediction {
     /// A regression model's output (STS-B: similarity from 0 to 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
+    /// The input as the model read it: `[CLS] a … [SEP] b … [SEP]` as the tokenizer split it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<Token>,
+}
+
+/// One token of an input, for people to see how the model reads a sentence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Token {
+    /// As the vocabulary spells it: WordPiece marks a piece inside a word with `##`.
+    pub text: String,
+    pub id: u32,
+    /// `token_type_ids`: 0 for the first sentence (and `[CLS]`), 1 for the second.
+    pub segment: u32,
+    /// Added by the tokenizer (`[CLS]`, `[SEP]`), not from the text.
+    pub special: bool,
 }
 
 #[cfg(feature = "trainer")]
@@ -37,6 +52,7 @@ pub async fn predict(
     device: &Device,
 ) -> Result<Prediction> {
     let encoded = tokenizer.encode(text_a, text_b)?;
+    let tokens = tokenizer.tokens(text_a, text_b)?;
     let batch = collate(&[&encoded], None, tokenizer.pad_id(), device);
     let logits = model.forward(batch.input);
     let probs = softmax(logits.clone(), 1);
@@ -55,7 +71,7 @@ pub async fn predict(
     let label = config.labels().get(label_id).cloned().unwrap_or_else(|| format!("LABEL_{label_id}"));
     // transformers' rule: one output is a regression, whose softmax (always 1) means nothing.
     if let [score] = logits[..] {
-        return Ok(Prediction { label, label_id, probabilities: Vec::new(), logits, score: Some(score) });
+        return Ok(Prediction { label, label_id, probabilities: Vec::new(), logits, score: Some(score), tokens });
     }
-    Ok(Prediction { label, label_id, probabilities, logits, score: None })
+    Ok(Prediction { label, label_id, probabilities, logits, score: None, tokens })
 }

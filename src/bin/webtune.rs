@@ -19,7 +19,7 @@ use webtune::checkpoints;
 use webtune::model::lora_config::{LoraConfig, TargetModules};
 use webtune::pretrained::{Adapter, ModelFiles, folder_files, save_adapter, save_pretrained, task_config};
 use webtune::tensorboard::SummaryWriter;
-use webtune::train::reference::reference;
+use webtune::train::reference::{reference, whole_task};
 use webtune::train::{
     Checkpoint, Control, Event, Flow, History, Precision, SaveStrategy, TaskData, TrainingArgs, evaluate, labels_of,
     tokenize, train_with_control,
@@ -39,7 +39,8 @@ enum Command {
     Train(TrainCmd),
     /// Score a model on a split; prints the task's metrics ({"accuracy", "f1", "examples"} for MRPC).
     Evaluate(EvaluateCmd),
-    /// Classify one sentence or sentence pair; prints {"label", "label_id", "probabilities"}.
+    /// Classify one sentence or sentence pair; prints {"label", "label_id", "probabilities", "logits",
+    /// "tokens"} (each token's text, id, segment, and whether the tokenizer added it).
     Predict(PredictCmd),
     /// Measure training speed on MRPC batches; prints one JSON object.
     Bench(BenchCmd),
@@ -511,6 +512,7 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     if let Some(n) = cmd.max_eval_samples {
         eval_rows.truncate(n);
     }
+    let (train_examples, eval_examples) = (train_rows.len(), eval_rows.len());
     let file = |split| data_dir.join(task.file_name(split)).display().to_string();
     let mut data = TaskData::from_examples(
         task,
@@ -566,8 +568,12 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
     let mut last_loss = f32::NAN;
     let mut sink = |event: &Event| {
         history.record(event);
+        // TensorBoard's file is an extra view of metrics.jsonl: one that cannot be written is
+        // said once and given up, and the run goes on.
         if let Some(e) = events.as_mut().and_then(|w| tensorboard_scalars(w, event, samples_per_second).err()) {
-            write_error.get_or_insert(e);
+            let msg = format!("TensorBoard's event file is not written any more: {e}");
+            if cmd.quiet { eprintln!("{msg}") } else { bar.println(msg) }
+            events = None;
         }
         let line = match event {
             Event::Started { total_steps, num_examples, num_epochs, initialized, resumed_from_step } => {
@@ -700,14 +706,15 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         summary["eval_mm"] = json!(mm);
     }
     if !cmd.no_report {
-        let model_name = cmd.common.model.clone().unwrap_or_else(default_model);
-        let whole_data = cmd.max_train_samples.is_none() && cmd.max_eval_samples.is_none();
-        let run = webtune::report_html::RunSummary {
-            model: &model_name,
-            task,
-            report: &report,
-            reference: reference(&model_name, task, &args, whole_data),
+        // The model as the run was given it: a resumed run's is its checkpoint.
+        let model_name = match (cmd.resume_from_checkpoint.as_deref(), &cmd.common.model) {
+            (Some("last"), _) => format!("{} (resumed from its newest checkpoint)", output_dir.display()),
+            (Some(dir), _) => dir.to_string(),
+            (None, Some(model)) => model.clone(),
+            (None, None) => default_model(),
         };
+        let reference = reference(&model_name, task, &args).filter(|_| whole_task(task, train_examples, eval_examples));
+        let run = webtune::report_html::RunSummary { model: &model_name, task, report: &report, reference };
         let path = output_dir.join("report.html");
         write_atomically(&path, webtune::report_html::render(&run, &history).as_bytes())?;
         summary["report"] = json!(path.display().to_string());
@@ -720,18 +727,18 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
 }
 
 /// An event's scalars for TensorBoard, by the tags transformers' TensorBoardCallback writes
-/// (`train/loss`, `eval/accuracy`, MNLI's `eval/accuracy_mm`).
+/// (`train/loss`, `eval/accuracy`, MNLI's `eval/accuracy_mm`), and the training speed so far as
+/// `train/samples_per_second` (transformers logs only the whole run's, at its end).
 fn tensorboard_scalars(writer: &mut SummaryWriter, event: &Event, samples_per_second: f64) -> Result<()> {
     match event {
-        Event::Log { step, epoch, loss, learning_rate } => writer.add_scalars(
-            *step,
-            &[
-                ("train/loss", *loss as f64),
-                ("train/learning_rate", *learning_rate),
-                ("train/epoch", *epoch),
-                ("train/samples_per_second", samples_per_second),
-            ],
-        ),
+        Event::Log { step, epoch, loss, learning_rate } => {
+            let mut scalars = vec![("train/loss", *loss as f64), ("train/learning_rate", *learning_rate), ("train/epoch", *epoch)];
+            // Unknown for the logs a resumed run replays before its first step.
+            if samples_per_second > 0.0 {
+                scalars.push(("train/samples_per_second", samples_per_second));
+            }
+            writer.add_scalars(*step, &scalars)
+        }
         Event::Evaluated { step, epoch, metrics, mismatched, .. } => {
             let mut scalars: Vec<(String, f64)> = vec![("train/epoch".into(), *epoch)];
             for (suffix, m) in std::iter::once(("", metrics)).chain(mismatched.iter().map(|m| ("_mm", m))) {

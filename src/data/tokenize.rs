@@ -8,6 +8,7 @@ use tokenizers::processors::bert::BertProcessing;
 use tokenizers::{EncodeInput, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::error::{Error, Result};
+use crate::predict::Token;
 
 /// Token ids of one example, before padding.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +169,28 @@ impl TextTokenizer {
             input_ids: enc.get_ids().to_vec(),
             token_type_ids: enc.get_type_ids().to_vec(),
         })
+    }
+
+    /// The input as the model reads it, for people: each token's text, id, segment, and whether
+    /// the tokenizer added it (`[CLS]`, `[SEP]`). The ids are `encode`'s.
+    pub fn tokens(&self, text_a: &str, text_b: Option<&str>) -> Result<Vec<Token>> {
+        let input: EncodeInput = match text_b {
+            Some(b) => (text_a, b).into(),
+            None => text_a.into(),
+        };
+        let enc = self.inner.encode(input, true).map_err(|e| Error::Tokenizer {
+            path: self.source.clone(),
+            reason: format!("cannot encode {text_a:?}: {e}"),
+        })?;
+        let special = enc.get_special_tokens_mask();
+        Ok(enc
+            .get_tokens()
+            .iter()
+            .zip(enc.get_ids())
+            .zip(enc.get_type_ids())
+            .enumerate()
+            .map(|(i, ((text, &id), &segment))| Token { text: text.clone(), id, segment, special: special.get(i) == Some(&1) })
+            .collect())
     }
 }
 

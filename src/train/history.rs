@@ -1,6 +1,7 @@
 //! A run's story as its charts tell it: the logged losses and every evaluation, gathered from its
-//! events. Plain data: the page keeps one per run, the CLI folds its events into one for
-//! `report.html`, and `charts` draws from it.
+//! events. Plain data: the CLI folds its events into a `History` for `report.html`; the page keeps
+//! the same `LossPoint`s and `EvalRow`s as signals of their own (a chart redraws when its own part
+//! changes); `charts` draws from them.
 
 use serde::{Deserialize, Serialize};
 

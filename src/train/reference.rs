@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::args::{AdamWSettings, Precision, TrainingArgs};
-use crate::data::Task;
+use crate::data::{Split, Task};
 
 /// Validation scores PyTorch reached, by `evaluate`'s names, and where they come from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,13 +33,13 @@ const REFERENCES: &[(&str, Task, Reference)] = &[
     ),
 ];
 
-/// The reference for a run of `model` (a Hub id or a folder's path) on `task`, when the run is the
-/// recipe on the whole training split (`whole_data`); none otherwise, since another recipe's
-/// scores would not be comparable.
-pub fn reference(model: &str, task: Task, args: &TrainingArgs, whole_data: bool) -> Option<&'static Reference> {
+/// The reference for a run of `model` (a Hub id or a folder's path) on `task` with `args`, when
+/// `args` are the recipe; none otherwise, since another recipe's scores would not be comparable.
+/// The run must also train and evaluate on the whole task (`whole_task`), which a shell knows once
+/// it has read the data.
+pub fn reference(model: &str, task: Task, args: &TrainingArgs) -> Option<&'static Reference> {
     let recipe = TrainingArgs::default();
-    let is_recipe = whole_data
-        && args.num_train_epochs == recipe.num_train_epochs
+    let is_recipe = args.num_train_epochs == recipe.num_train_epochs
         && args.per_device_train_batch_size == recipe.per_device_train_batch_size
         && args.learning_rate == recipe.learning_rate
         && same_adamw(&args.adamw, &recipe.adamw)
@@ -53,6 +53,11 @@ pub fn reference(model: &str, task: Task, args: &TrainingArgs, whole_data: bool)
         && !has_replicas(args);
     let name = model.trim_end_matches(['/', '\\']).rsplit(['/', '\\']).next().unwrap_or(model);
     REFERENCES.iter().find(|(m, t, _)| is_recipe && *t == task && m.eq_ignore_ascii_case(name)).map(|(_, _, r)| r)
+}
+
+/// Whether a run's splits are the task's whole ones, as GLUE publishes them (MRPC: 3668 and 408).
+pub fn whole_task(task: Task, train_examples: usize, eval_examples: usize) -> bool {
+    train_examples == task.published_size(Split::Train) && eval_examples == task.published_size(Split::Validation)
 }
 
 fn same_adamw(a: &AdamWSettings, b: &AdamWSettings) -> bool {
@@ -77,14 +82,14 @@ mod tests {
     #[test]
     fn only_the_recipe_on_a_measured_model_has_a_reference() {
         let recipe = TrainingArgs::default();
-        let r = reference("bert-base-uncased", Task::Mrpc, &recipe, true).unwrap();
+        let r = reference("bert-base-uncased", Task::Mrpc, &recipe).unwrap();
         assert_eq!(r.scores[0], ("accuracy", 0.8431372549019608));
-        let minilm = reference("/root/.cache/webtune/models/all-MiniLM-L6-v2/", Task::Mrpc, &recipe, true);
+        let minilm = reference("/root/.cache/webtune/models/all-MiniLM-L6-v2/", Task::Mrpc, &recipe);
         assert_eq!(minilm.unwrap().scores[1], ("f1", 0.8599));
-        assert!(reference("sentence-transformers/all-MiniLM-L6-v2", Task::Mrpc, &recipe, true).is_some());
-        assert!(reference("bert-base-uncased", Task::Sst2, &recipe, true).is_none());
-        assert!(reference("bert-base-uncased", Task::Mrpc, &recipe, false).is_none());
-        assert!(reference("roberta-base", Task::Mrpc, &recipe, true).is_none());
+        assert!(reference("sentence-transformers/all-MiniLM-L6-v2", Task::Mrpc, &recipe).is_some());
+        assert!(reference("bert-base-uncased", Task::Sst2, &recipe).is_none());
+        assert!(reference("roberta-base", Task::Mrpc, &recipe).is_none());
+        assert!(reference("output/mrpc/checkpoint-459", Task::Mrpc, &recipe).is_none());
         let other = [
             TrainingArgs { learning_rate: 2e-5, ..recipe.clone() },
             TrainingArgs { max_steps: Some(20), ..recipe.clone() },
@@ -93,7 +98,9 @@ mod tests {
             TrainingArgs { precision: Precision::Bf16, ..recipe.clone() },
         ];
         for args in other {
-            assert!(reference("bert-base-uncased", Task::Mrpc, &args, true).is_none(), "{args:?}");
+            assert!(reference("bert-base-uncased", Task::Mrpc, &args).is_none(), "{args:?}");
         }
+        assert!(whole_task(Task::Mrpc, 3668, 408));
+        assert!(!whole_task(Task::Mrpc, 160, 408) && !whole_task(Task::Mrpc, 3668, 32));
     }
 }

@@ -367,7 +367,9 @@ if (only.has(1)) {
     // progress line's), the scores chart every evaluation of the table; a tiny model has no
     // PyTorch reference.
     assert.equal(curve.at(-1)[1], losses.at(-1), `loss chart ${JSON.stringify(curve)}`);
-    assert.deepEqual(curve.map((p) => p[0]), Array.from({ length: curve.length }, (_, i) => 5 * (i + 1)), 'a point per log');
+    // (every logging_steps, and the last step)
+    const logSteps = [...new Set([...Array.from({ length: Math.floor(steps / 5) }, (_, i) => 5 * (i + 1)), steps])];
+    assert.deepEqual(curve.map((p) => p[0]), logSteps, 'a point per log');
     const drawn = JSON.parse(await attr(page, '[data-testid=scores-chart]', 'data-scores'));
     assert.deepEqual(drawn.map((r) => [r.scores.accuracy, r.scores.f1]), acc.map((a, i) => [a, f1[i]]), 'scores chart');
     assert.equal(drawn.at(-1).step, steps);
@@ -387,6 +389,16 @@ if (only.has(1)) {
     const probs = JSON.parse(await attr(page, '[data-testid=prediction]', 'data-probabilities'));
     const sum = probs.reduce((s, p) => s + p, 0);
     assert.ok(probs.length === 2 && Math.abs(sum - 1) < 1e-4, `probabilities ${probs} sum to ${sum}`);
+    // How it read the pair: [CLS] a [SEP] b [SEP], segment 0 up to the first [SEP], 1 after; a bar
+    // per class with its probability. (The tokens are checked against the CLI's below.)
+    const tokens = JSON.parse(await attr(page, '[data-testid=tokens]', 'data-tokens'));
+    const firstSep = tokens.findIndex((t, i) => i > 0 && t[2]);
+    assert.equal(tokens.filter((t) => t[2]).length, 3, `three special tokens: ${JSON.stringify(tokens)}`);
+    assert.ok(tokens[0][2] && tokens.at(-1)[2] && tokens.every((t, i) => t[1] === (i <= firstSep ? 0 : 1)),
+      `segments: ${JSON.stringify(tokens)}`);
+    const bars = await page.$$eval('[data-testid=probability-bar]', (els) => els.map((e) => Number(e.dataset.value)));
+    assert.deepEqual(bars, probs, 'a bar per class');
+    await page.locator('section.try').screenshot({ path: path.join(opt.out, 'page-try-it.png') });
 
     // Download, then the CLI loads the files and agrees.
     await page.click('[data-testid=export]');
@@ -407,6 +419,7 @@ if (only.has(1)) {
       { encoding: 'utf8' }));
     const diff = Math.max(...cli.probabilities.map((p, i) => Math.abs(p - probs[i])));
     assert.ok(diff < 1e-4, `page ${probs} vs CLI ${cli.probabilities}`);
+    assert.deepEqual(tokens, cli.tokens.map((t) => [t.text, t.segment, t.special]), 'the page reads the pair as the CLI does');
     Object.assign(results, { page_probabilities: probs, cli_probabilities: cli.probabilities,
       page_vs_cli_max_probability_diff: diff });
     console.log(`ok - trains from a shared link, pauses, evaluates, classifies, exports a model the CLI reads (${lap()})`);

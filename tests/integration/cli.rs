@@ -111,6 +111,19 @@ fn train_then_evaluate_and_predict_from_the_output_folder() {
     assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-5);
     let id = p["label_id"].as_u64().unwrap() as usize;
     assert_eq!(p["label"], ["not_equivalent", "equivalent"][id]);
+    // The pair as the model read it (all-MiniLM-L6-v2's uncased WordPiece), segment by segment.
+    let tokens: Vec<(String, u64, bool)> = p["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["text"].as_str().unwrap().to_string(), t["segment"].as_u64().unwrap(), t["special"].as_bool().unwrap()))
+        .collect();
+    let text: Vec<&str> = tokens.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(
+        text,
+        ["[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]", "a", "cat", "was", "sitting", "on", "the", "mat", ".", "[SEP]"]
+    );
+    assert!(tokens.iter().enumerate().all(|(i, t)| t.1 == (i > 8) as u64 && t.2 == [0, 8, 17].contains(&i)), "{tokens:?}");
 }
 
 /// A run's TensorBoard scalars as TensorBoard reads them (scripts/read_tensorboard.py, with the

@@ -9,7 +9,9 @@ use super::state::RunState;
 
 #[component]
 pub fn Charts(state: RunState) -> impl IntoView {
-    let total = move || state.progress.with(|p| p.total);
+    // Not every step: the charts are redrawn when what they show changes.
+    let total = Memo::new(move |_| state.progress.with(|p| p.total));
+    let total = move || total.get();
     let loss = move || state.losses.with(|l| charts::loss_chart(l, total()));
     let scores = move || state.evals.with(|e| charts::scores_chart(e, total(), state.reference.get()));
     view! {

@@ -12,6 +12,7 @@ use web_sys::{ErrorEvent, MessageEvent, Worker};
 use super::state::{Download, EvalRow, LossPoint, Phase, RunState};
 use crate::bridge::{self, Files};
 use crate::protocol::{FromWorker, ToWorker};
+use webtune::data::Split;
 use webtune::train::Event;
 
 /// The worker bundle's entry (`web/worker-loader.js`), next to index.html.
@@ -219,7 +220,11 @@ impl WorkerLink {
     fn train_event(&self, event: Event) {
         let s = &self.state;
         match event {
-            Event::Started { total_steps, initialized, resumed_from_step, .. } => {
+            Event::Started { total_steps, num_examples, initialized, resumed_from_step, .. } => {
+                // PyTorch's scores compare only with a run on the whole task.
+                if s.task.get_untracked().is_none_or(|t| num_examples != t.published_size(Split::Train)) {
+                    s.reference.set(None);
+                }
                 // A resumed run replays its history next: the curve and scores are drawn again.
                 s.progress.update(|p| {
                     p.total = total_steps;
@@ -245,6 +250,9 @@ impl WorkerLink {
                 s.losses.update(|l| l.push(LossPoint { step, loss, learning_rate }));
             }
             Event::Evaluated { step, epoch, metrics, mismatched, confusion, mistakes } => {
+                if s.task.get_untracked().is_none_or(|t| metrics.examples != t.published_size(Split::Validation)) {
+                    s.reference.set(None);
+                }
                 s.evals.update(|e| e.push(EvalRow { step, epoch, metrics, mismatched, confusion, mistakes }));
             }
         }

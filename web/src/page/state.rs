@@ -91,7 +91,9 @@ pub struct RunState {
     pub evals: RwSignal<Vec<EvalRow>>,
     /// The label names of the run's task, by class id (the form's task may change after it starts).
     pub labels: RwSignal<Vec<String>>,
-    /// PyTorch's scores for the run's recipe, where it is the course's on a model measured so.
+    /// The run's task, and PyTorch's scores for its recipe, where it is the course's on a model
+    /// measured so and on the whole task.
+    pub task: RwSignal<Option<Task>>,
     pub reference: RwSignal<Option<&'static Reference>>,
     pub report: RwSignal<Option<Report>>,
     pub trained: RwSignal<bool>,
@@ -127,6 +129,7 @@ impl RunState {
             losses: RwSignal::new(Vec::new()),
             evals: RwSignal::new(Vec::new()),
             labels: RwSignal::new(Vec::new()),
+            task: RwSignal::new(None),
             reference: RwSignal::new(None),
             report: RwSignal::new(None),
             trained: RwSignal::new(false),
@@ -158,8 +161,9 @@ impl RunState {
     /// A new run of `task` (run_glue's name) starts from a clean slate (but the adapter and the
     /// cache stay); its scores are drawn against `reference`.
     pub fn reset_for_run(&self, task: &str, reference: Option<&'static Reference>) {
-        let labels = Task::parse(task).map(|t| t.labels().iter().map(|l| l.to_string()).collect());
-        self.labels.set(labels.unwrap_or_default());
+        let task = Task::parse(task).ok();
+        self.labels.set(task.map(|t| t.labels().iter().map(|l| l.to_string()).collect()).unwrap_or_default());
+        self.task.set(task);
         self.reference.set(reference);
         self.downloads.set(Vec::new());
         self.memory.set(None);
