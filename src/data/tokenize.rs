@@ -157,31 +157,28 @@ impl TextTokenizer {
     }
 
     pub fn encode(&self, text_a: &str, text_b: Option<&str>) -> Result<Encoded> {
-        let input: EncodeInput = match text_b {
-            Some(b) => (text_a, b).into(),
-            None => text_a.into(),
-        };
-        let enc = self.inner.encode(input, true).map_err(|e| Error::Tokenizer {
-            path: self.source.clone(),
-            reason: format!("cannot encode {text_a:?}: {e}"),
-        })?;
+        let enc = self.encoding(text_a, text_b)?;
         Ok(Encoded {
             input_ids: enc.get_ids().to_vec(),
             token_type_ids: enc.get_type_ids().to_vec(),
         })
     }
 
-    /// The input as the model reads it, for people: each token's text, id, segment, and whether
-    /// the tokenizer added it (`[CLS]`, `[SEP]`). The ids are `encode`'s.
-    pub fn tokens(&self, text_a: &str, text_b: Option<&str>) -> Result<Vec<Token>> {
+    fn encoding(&self, text_a: &str, text_b: Option<&str>) -> Result<tokenizers::Encoding> {
         let input: EncodeInput = match text_b {
             Some(b) => (text_a, b).into(),
             None => text_a.into(),
         };
-        let enc = self.inner.encode(input, true).map_err(|e| Error::Tokenizer {
+        self.inner.encode(input, true).map_err(|e| Error::Tokenizer {
             path: self.source.clone(),
             reason: format!("cannot encode {text_a:?}: {e}"),
-        })?;
+        })
+    }
+
+    /// The input as the model reads it, for people: each token's text, id, segment, and whether
+    /// the tokenizer added it (`[CLS]`, `[SEP]`). The ids are `encode`'s.
+    pub fn tokens(&self, text_a: &str, text_b: Option<&str>) -> Result<Vec<Token>> {
+        let enc = self.encoding(text_a, text_b)?;
         let special = enc.get_special_tokens_mask();
         Ok(enc
             .get_tokens()
