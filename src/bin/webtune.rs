@@ -556,7 +556,6 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         false => None,
     };
     let mut history = History::default();
-    let mut samples_per_second = 0.0;
 
     let bar = if cmd.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
@@ -570,7 +569,7 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
         history.record(event);
         // TensorBoard's file is an extra view of metrics.jsonl: one that cannot be written is
         // said once and given up, and the run goes on.
-        if let Some(e) = events.as_mut().and_then(|w| tensorboard_scalars(w, event, samples_per_second).err()) {
+        if let Some(e) = events.as_mut().and_then(|w| tensorboard_scalars(w, event, history.samples_per_second).err()) {
             let msg = format!("TensorBoard's event file is not written any more: {e}");
             if cmd.quiet { eprintln!("{msg}") } else { bar.println(msg) }
             events = None;
@@ -601,7 +600,6 @@ async fn run_train(cmd: TrainCmd) -> Result<()> {
                 None
             }
             Event::Step { step, learning_rate, samples, elapsed_s, .. } => {
-                samples_per_second = *samples as f64 / elapsed_s.max(1e-9);
                 bar.set_position(*step as u64);
                 bar.set_message(format!(
                     "loss {last_loss:.4} lr {learning_rate:.2e} {:.1} samples/s",
