@@ -43,6 +43,19 @@ def flat(t):
     return [float(x) for x in t.detach().reshape(-1).tolist()]
 
 
+def first_token_attention(model, batch):
+    """How the first token ([CLS], what the head reads) attends in the last layer, in eval mode:
+    `attentions[-1][:, :, 0]`, [batch][head][key]. Only the eager attention returns attentions (SDPA's
+    kernel never forms the matrix)."""
+    model.eval()
+    was = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        probs = model(**batch, output_attentions=True).attentions[-1][:, :, 0].tolist()
+    model.set_attn_implementation(was)
+    return probs
+
+
 def forward_goldens(model, batch, labels):
     """Pooled output and logits in eval mode, then loss and gradients of one backward pass."""
     model.eval()  # dropout off, so both sides compute the same function
@@ -64,6 +77,7 @@ def forward_goldens(model, batch, labels):
         "logits": out.logits.tolist(),
         "loss": float(out.loss),
         "grads": grads,
+        "first_token_attention": first_token_attention(model, batch),
     }
 
 
@@ -279,7 +293,7 @@ def families():
         out[name] = {
             "input_ids": ids.tolist(), "token_type_ids": types.tolist(), "attention_mask": mask.tolist(),
             "labels": labels.tolist(), "pooled_output": features.tolist(), "logits": res.logits.tolist(),
-            "loss": float(res.loss), "grads": grads,
+            "loss": float(res.loss), "grads": grads, "first_token_attention": first_token_attention(model, batch),
         }
     return out
 

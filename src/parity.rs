@@ -38,6 +38,9 @@ pub struct Golden {
     /// The task head transformers drew at random, for a base model that has none.
     #[serde(default)]
     pub classifier: Option<Head>,
+    /// How the first token attends in the last layer, [batch][head][key] (`output_attentions`).
+    #[serde(default)]
+    pub first_token_attention: Option<Vec<Vec<Vec<f32>>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,7 +174,9 @@ pub async fn compare(model: &SequenceClassifier, golden: &Golden, device: &Devic
 #[cfg(feature = "trainer")]
 async fn compare_with(model: &SequenceClassifier, golden: &Golden, device: &Device, lora: Option<&LoraConfig>) -> Result<ParityReport> {
     let input = golden.input(device)?;
-    let (logits, features) = model.forward_with_features(input);
+    let out = model.forward_outputs(input, golden.first_token_attention.is_some());
+    let attention = out.first_token_attention();
+    let (logits, features) = (out.logits, out.features);
     let n = golden.labels.len();
     let labels = Tensor::<1, Int>::from_data(TensorData::new(golden.labels.clone(), [n]), device);
     let loss = cross_entropy(logits.clone(), labels);
@@ -195,6 +200,9 @@ async fn compare_with(model: &SequenceClassifier, golden: &Golden, device: &Devi
     read.tensor("pooled_output", features.inner());
     read.tensor("logits", logits.inner());
     read.tensor("loss", loss.inner());
+    if let Some(attention) = attention {
+        read.tensor("first_token_attention", attention.inner());
+    }
     let values: BTreeMap<String, (Vec<usize>, Vec<f32>)> =
         read.read().await?.into_iter().map(|(name, shape, v)| (name, (shape, v))).collect();
 
@@ -203,6 +211,10 @@ async fn compare_with(model: &SequenceClassifier, golden: &Golden, device: &Devi
         difference("logits", &values["logits"].1, &golden.logits.concat())?,
         difference("loss", &values["loss"].1, &[golden.loss])?,
     ];
+    if let Some(expected) = &golden.first_token_attention {
+        let expected: Vec<f32> = expected.iter().flatten().flatten().copied().collect();
+        differences.push(difference("first_token_attention", &values["first_token_attention"].1, &expected)?);
+    }
     for (name, expected) in &golden.grads {
         let (shape, ours) = gradients
             .get(name)

@@ -27,6 +27,10 @@ pub struct Prediction {
     /// The input as the model read it: `[CLS] a … [SEP] b … [SEP]` as the tokenizer split it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tokens: Vec<Token>,
+    /// How the first token (`[CLS]`, what the head reads) attends over `tokens` in the last layer:
+    /// one row per head, each summing to 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attention: Vec<Vec<f32>>,
 }
 
 /// One token of an input, for people to see how the model reads a sentence.
@@ -54,16 +58,25 @@ pub async fn predict(
     let encoded = tokenizer.encode(text_a, text_b)?;
     let tokens = tokenizer.tokens(text_a, text_b)?;
     let batch = collate(&[&encoded], None, tokenizer.pad_id(), device);
-    let logits = model.forward(batch.input);
-    let probs = softmax(logits.clone(), 1);
-    let mut read = burn::tensor::Transaction::default().register(logits).register(probs).execute_async().await?;
+    let out = model.forward_outputs(batch.input, true);
+    let attention = out.first_token_attention().expect("asked for");
+    let [_, heads, keys] = attention.dims();
+    let probs = softmax(out.logits.clone(), 1);
+    let mut read = burn::tensor::Transaction::default()
+        .register(out.logits)
+        .register(probs)
+        .register(attention)
+        .execute_async()
+        .await?;
     let host = |d: burn::tensor::TensorData| {
         d.convert::<f32>()
             .try_into_vec::<f32>()
             .map_err(|e| Error::Device(format!("reading the prediction: {e:?}")))
     };
-    let probabilities = host(read.pop().expect("two tensors read"))?;
-    let logits = host(read.pop().expect("two tensors read"))?;
+    let attention: Vec<Vec<f32>> = host(read.pop().expect("three tensors read"))?.chunks(keys).map(<[f32]>::to_vec).collect();
+    let probabilities = host(read.pop().expect("three tensors read"))?;
+    let logits = host(read.pop().expect("three tensors read"))?;
+    debug_assert_eq!((attention.len(), keys), (heads, tokens.len()), "one batch of one input has no padding");
     let (label_id, _) = probabilities
         .iter()
         .enumerate()
@@ -71,7 +84,7 @@ pub async fn predict(
     let label = config.labels().get(label_id).cloned().unwrap_or_else(|| format!("LABEL_{label_id}"));
     // transformers' rule: one output is a regression, whose softmax (always 1) means nothing.
     if let [score] = logits[..] {
-        return Ok(Prediction { label, label_id, probabilities: Vec::new(), logits, score: Some(score), tokens });
+        return Ok(Prediction { label, label_id, probabilities: Vec::new(), logits, score: Some(score), tokens, attention });
     }
-    Ok(Prediction { label, label_id, probabilities, logits, score: None, tokens })
+    Ok(Prediction { label, label_id, probabilities, logits, score: None, tokens, attention })
 }

@@ -5,9 +5,8 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
-use burn::tensor::Tensor;
 
-use super::bert::{BertEmbeddings, BertInput, BertLayer, additive_mask, first_token};
+use super::bert::{BertEmbeddings, BertInput, BertLayer, SequenceClassifierOutput, additive_mask, first_token, run_layers};
 use super::config::{BertConfig, Family};
 use super::dropout::dropout;
 use super::lora::LoraLinear;
@@ -73,21 +72,18 @@ impl AlbertForSequenceClassification {
         ex.linear("classifier", &self.classifier);
     }
 
-    /// Logits and the pooled output they came from.
-    pub fn forward_with_features(&self, input: BertInput) -> (Tensor<2>, Tensor<2>) {
+    /// Logits, the pooled output they came from, and the last layer's attention if asked for.
+    pub fn forward(&self, input: BertInput, output_attentions: bool) -> SequenceClassifierOutput {
         let a = &self.albert;
         let mask = additive_mask(input.attention_mask);
         let x = a.embeddings.forward(input.input_ids, input.token_type_ids);
-        let mut x = a.embedding_hidden_mapping_in.forward(x);
+        let x = a.embedding_hidden_mapping_in.forward(x);
         let groups = a.albert_layer_groups.len();
-        for i in 0..a.num_hidden_layers {
-            // transformers: int(i / (num_hidden_layers / num_hidden_groups))
-            let g = ((i * groups) / a.num_hidden_layers).min(groups - 1);
-            for layer in &a.albert_layer_groups[g] {
-                x = layer.forward(x, mask.clone());
-            }
-        }
+        // transformers: step i runs group int(i / (num_hidden_layers / num_hidden_groups))
+        let steps = (0..a.num_hidden_layers).flat_map(|i| &a.albert_layer_groups[((i * groups) / a.num_hidden_layers).min(groups - 1)]);
+        let (x, attention) = run_layers(steps, x, mask, output_attentions);
         let pooled = a.pooler.forward(first_token(x)).tanh();
-        (self.classifier.forward(dropout(&self.dropout, pooled.clone())), pooled)
+        let logits = self.classifier.forward(dropout(&self.dropout, pooled.clone()));
+        SequenceClassifierOutput { logits, features: pooled, attention }
     }
 }

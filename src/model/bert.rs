@@ -30,6 +30,29 @@ pub struct BertInput {
     pub attention_mask: Tensor<2>,
 }
 
+/// What a forward pass gives besides the logits, as transformers' `SequenceClassifierOutput`.
+#[derive(Debug, Clone)]
+pub struct SequenceClassifierOutput {
+    /// [batch, num_labels]
+    pub logits: Tensor<2>,
+    /// What the head read, [batch, hidden]: the pooled output (BERT, ALBERT) or the first token's
+    /// hidden state (the others).
+    pub features: Tensor<2>,
+    /// With `output_attentions`, the last layer's attention probabilities [batch, heads, query,
+    /// key]: transformers' `attentions[-1]`. Only the last layer's: that is what people look at
+    /// (what the token the head reads attends to), and keeping every layer's costs a batch ×
+    /// heads × seq² tensor each.
+    pub attention: Option<Tensor<4>>,
+}
+
+impl SequenceClassifierOutput {
+    /// How the first token (what every head reads) attends in the last layer: [batch, heads, key].
+    pub fn first_token_attention(&self) -> Option<Tensor<3>> {
+        let [batch, heads, _, keys] = self.attention.as_ref()?.dims();
+        Some(self.attention.clone()?.slice([0..batch, 0..heads, 0..1, 0..keys]).reshape([batch, heads, keys]))
+    }
+}
+
 /// Word, position and (except DistilBERT) token-type embeddings, summed and normalised.
 #[derive(Module, Debug)]
 pub struct BertEmbeddings {
@@ -111,16 +134,19 @@ impl BertSelfAttention {
         ex.dense(&format!("{p}.{}", n.value), &self.value);
     }
 
-    /// `mask` is additive, [batch, 1, 1, seq]: 0 for tokens, a large negative for padding.
-    pub fn forward(&self, x: Tensor<3>, mask: Tensor<4>) -> Tensor<3> {
+    /// `mask` is additive, [batch, 1, 1, seq]: 0 for tokens, a large negative for padding. With
+    /// `keep_probs`, also the attention probabilities (before dropout, which is off in eval mode).
+    pub fn forward(&self, x: Tensor<3>, mask: Tensor<4>, keep_probs: bool) -> (Tensor<3>, Option<Tensor<4>>) {
         let [batch, seq, hidden] = x.dims();
         let head_dim = hidden / self.num_heads;
         let heads = |t: Tensor<3>| t.reshape([batch, seq, self.num_heads, head_dim]).swap_dims(1, 2);
         let q = heads(self.query.forward(x.clone()));
         let k = heads(self.key.forward(x.clone()));
         let v = heads(self.value.forward(x));
-        let probs = dropout(&self.dropout, attention_probs(q.matmul(k.swap_dims(2, 3)), head_dim, mask));
-        probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden])
+        let probs = attention_probs(q.matmul(k.swap_dims(2, 3)), head_dim, mask);
+        let kept = keep_probs.then(|| probs.clone());
+        let context = dropout(&self.dropout, probs).matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden]);
+        (context, kept)
     }
 }
 
@@ -194,13 +220,30 @@ impl BertLayer {
         self.output.export(ex, &name(n.output_dense), &name(n.output_norm));
     }
 
-    pub fn forward(&self, x: Tensor<3>, mask: Tensor<4>) -> Tensor<3> {
-        let attended = self
-            .attention_output
-            .forward(self.attention.forward(x.clone(), mask), x);
+    /// The layer's output and, with `keep_probs`, its attention probabilities.
+    pub fn forward(&self, x: Tensor<3>, mask: Tensor<4>, keep_probs: bool) -> (Tensor<3>, Option<Tensor<4>>) {
+        let (context, probs) = self.attention.forward(x.clone(), mask, keep_probs);
+        let attended = self.attention_output.forward(context, x);
         let h = self.intermediate.forward(attended.clone());
-        self.output.forward(activate(self.activation, h), attended)
+        (self.output.forward(activate(self.activation, h), attended), probs)
     }
+}
+
+/// `layers` in order over `x` (every family's encoder: ALBERT's repeats a group's layers); with
+/// `output_attentions`, also the last layer's attention probabilities.
+pub fn run_layers<'a>(
+    layers: impl IntoIterator<Item = &'a BertLayer>,
+    mut x: Tensor<3>,
+    mask: Tensor<4>,
+    output_attentions: bool,
+) -> (Tensor<3>, Option<Tensor<4>>) {
+    let mut layers = layers.into_iter().peekable();
+    let mut attention = None;
+    while let Some(layer) = layers.next() {
+        let last = layers.peek().is_none();
+        (x, attention) = layer.forward(x, mask.clone(), output_attentions && last);
+    }
+    (x, attention)
 }
 
 pub fn activate<const D: usize>(activation: Activation, x: Tensor<D>) -> Tensor<D> {
@@ -259,26 +302,24 @@ impl BertModel {
         }
     }
 
-    /// The encoder's layers over `x` (embeddings already projected to the hidden size).
-    pub fn encode(&self, mut x: Tensor<3>, attention_mask: Tensor<2>) -> Tensor<3> {
-        let mask = additive_mask(attention_mask);
-        for layer in &self.layer {
-            x = layer.forward(x, mask.clone());
-        }
-        x
+    /// The encoder's layers over `x` (embeddings already projected to the hidden size), and with
+    /// `output_attentions` the last layer's attention probabilities.
+    pub fn encode(&self, x: Tensor<3>, attention_mask: Tensor<2>, output_attentions: bool) -> (Tensor<3>, Option<Tensor<4>>) {
+        run_layers(&self.layer, x, additive_mask(attention_mask), output_attentions)
     }
 
-    /// Returns (last hidden state [batch, seq, hidden], pooled output [batch, hidden]; without a
-    /// pooler, the first token's hidden state).
-    pub fn forward(&self, input: BertInput) -> (Tensor<3>, Tensor<2>) {
+    /// Returns the last hidden state [batch, seq, hidden], the pooled output [batch, hidden]
+    /// (without a pooler, the first token's hidden state), and the last layer's attention
+    /// probabilities with `output_attentions`.
+    pub fn forward(&self, input: BertInput, output_attentions: bool) -> (Tensor<3>, Tensor<2>, Option<Tensor<4>>) {
         let x = self.embeddings.forward(input.input_ids, input.token_type_ids);
-        let x = self.encode(x, input.attention_mask);
+        let (x, attention) = self.encode(x, input.attention_mask, output_attentions);
         let first = first_token(x.clone());
         let pooled = match &self.pooler {
             Some(pooler) => pooler.forward(first).tanh(),
             None => first,
         };
-        (x, pooled)
+        (x, pooled, attention)
     }
 }
 
@@ -304,10 +345,10 @@ impl BertForSequenceClassification {
         ex.linear("classifier", &self.classifier);
     }
 
-    /// Logits [batch, num_labels] and the pooled output they came from.
-    pub fn forward_with_pooled(&self, input: BertInput) -> (Tensor<2>, Tensor<2>) {
-        let (_, pooled) = self.bert.forward(input);
+    /// Logits, the pooled output they came from, and the last layer's attention if asked for.
+    pub fn forward(&self, input: BertInput, output_attentions: bool) -> SequenceClassifierOutput {
+        let (_, pooled, attention) = self.bert.forward(input, output_attentions);
         let logits = self.classifier.forward(dropout(&self.dropout, pooled.clone()));
-        (logits, pooled)
+        SequenceClassifierOutput { logits, features: pooled, attention }
     }
 }

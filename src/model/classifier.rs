@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 
 use super::albert::AlbertForSequenceClassification;
-use super::bert::{BertForSequenceClassification, BertInput};
+use super::bert::{BertForSequenceClassification, BertInput, SequenceClassifierOutput};
 use super::config::{BertConfig, Family};
 use super::distilbert::DistilBertForSequenceClassification;
 use super::electra::ElectraForSequenceClassification;
@@ -54,19 +54,19 @@ impl SequenceClassifier {
         ex.read().await
     }
 
-    /// Logits [batch, num_labels] and the features the head read [batch, hidden]: the pooled
-    /// output (BERT, ALBERT) or the first token's hidden state (the others).
-    pub fn forward_with_features(&self, input: BertInput) -> (Tensor<2>, Tensor<2>) {
+    /// Logits [batch, num_labels], the features the head read [batch, hidden], and with
+    /// `output_attentions` the last layer's attention probabilities (transformers' argument).
+    pub fn forward_outputs(&self, input: BertInput, output_attentions: bool) -> SequenceClassifierOutput {
         match self {
-            Self::Bert(m) => m.forward_with_pooled(input),
-            Self::DistilBert(m) => m.forward_with_features(input),
-            Self::Roberta(m) => m.forward_with_features(input),
-            Self::Electra(m) => m.forward_with_features(input),
-            Self::Albert(m) => m.forward_with_features(input),
+            Self::Bert(m) => m.forward(input, output_attentions),
+            Self::DistilBert(m) => m.forward(input, output_attentions),
+            Self::Roberta(m) => m.forward(input, output_attentions),
+            Self::Electra(m) => m.forward(input, output_attentions),
+            Self::Albert(m) => m.forward(input, output_attentions),
         }
     }
 
     pub fn forward(&self, input: BertInput) -> Tensor<2> {
-        self.forward_with_features(input).0
+        self.forward_outputs(input, false).logits
     }
 }

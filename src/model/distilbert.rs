@@ -3,9 +3,8 @@
 //! types, and `pre_classifier` → ReLU → dropout → `classifier` on [CLS].
 
 use burn::module::Module;
-use burn::tensor::Tensor;
 
-use super::bert::{BertEmbeddings, BertInput, BertLayer, additive_mask, first_token};
+use super::bert::{BertEmbeddings, BertInput, BertLayer, SequenceClassifierOutput, additive_mask, first_token, run_layers};
 use super::config::{Activation, BertConfig, Family};
 use super::head::ClassificationHead;
 use super::weights::{Exporter, Vars};
@@ -55,13 +54,11 @@ impl DistilBertForSequenceClassification {
         self.classifier.export(ex);
     }
 
-    pub fn forward_with_features(&self, input: BertInput) -> (Tensor<2>, Tensor<2>) {
+    pub fn forward(&self, input: BertInput, output_attentions: bool) -> SequenceClassifierOutput {
         let mask = additive_mask(input.attention_mask);
-        let mut x = self.distilbert.embeddings.forward(input.input_ids, input.token_type_ids);
-        for layer in &self.distilbert.layer {
-            x = layer.forward(x, mask.clone());
-        }
+        let x = self.distilbert.embeddings.forward(input.input_ids, input.token_type_ids);
+        let (x, attention) = run_layers(&self.distilbert.layer, x, mask, output_attentions);
         let first = first_token(x);
-        (self.classifier.forward(first.clone()), first)
+        SequenceClassifierOutput { logits: self.classifier.forward(first.clone()), features: first, attention }
     }
 }

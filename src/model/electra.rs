@@ -4,9 +4,8 @@
 //! `classifier.out_proj`).
 
 use burn::module::Module;
-use burn::tensor::Tensor;
 
-use super::bert::{BertInput, BertModel, first_token};
+use super::bert::{BertInput, BertModel, SequenceClassifierOutput, first_token};
 use super::config::{Activation, BertConfig};
 use super::head::ClassificationHead;
 use super::lora::LoraLinear;
@@ -51,12 +50,13 @@ impl ElectraForSequenceClassification {
         self.classifier.export(ex);
     }
 
-    pub fn forward_with_features(&self, input: BertInput) -> (Tensor<2>, Tensor<2>) {
+    pub fn forward(&self, input: BertInput, output_attentions: bool) -> SequenceClassifierOutput {
         let mut x = self.electra.embeddings.forward(input.input_ids, input.token_type_ids);
         if let Some(project) = &self.embeddings_project {
             x = project.forward(x);
         }
-        let first = first_token(self.electra.encode(x, input.attention_mask));
-        (self.classifier.forward(first.clone()), first)
+        let (x, attention) = self.electra.encode(x, input.attention_mask, output_attentions);
+        let first = first_token(x);
+        SequenceClassifierOutput { logits: self.classifier.forward(first.clone()), features: first, attention }
     }
 }

@@ -33,7 +33,7 @@ pub mod softmax;
 pub mod weights;
 
 #[cfg(feature = "trainer")]
-pub use bert::{BertForSequenceClassification, BertInput};
+pub use bert::{BertForSequenceClassification, BertInput, SequenceClassifierOutput};
 #[cfg(feature = "trainer")]
 pub use classifier::SequenceClassifier;
 pub use config::{BertConfig, Family};

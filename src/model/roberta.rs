@@ -3,9 +3,7 @@
 //! `pad_token_id + 1`, and a two-layer head on `<s>` (`classifier.dense`, `classifier.out_proj`).
 
 use burn::module::Module;
-use burn::tensor::Tensor;
-
-use super::bert::{BertInput, BertModel, first_token};
+use super::bert::{BertInput, BertModel, SequenceClassifierOutput, first_token};
 use super::config::BertConfig;
 use super::head::ClassificationHead;
 use super::weights::{Exporter, Vars};
@@ -31,10 +29,10 @@ impl RobertaForSequenceClassification {
         self.classifier.export(ex);
     }
 
-    /// Logits and the first token's hidden state the head read.
-    pub fn forward_with_features(&self, input: BertInput) -> (Tensor<2>, Tensor<2>) {
-        let (x, _) = self.roberta.forward(input);
+    /// Logits, the first token's hidden state the head read, and the last layer's attention if asked for.
+    pub fn forward(&self, input: BertInput, output_attentions: bool) -> SequenceClassifierOutput {
+        let (x, _, attention) = self.roberta.forward(input, output_attentions);
         let first = first_token(x);
-        (self.classifier.forward(first.clone()), first)
+        SequenceClassifierOutput { logits: self.classifier.forward(first.clone()), features: first, attention }
     }
 }

@@ -124,6 +124,14 @@ fn train_then_evaluate_and_predict_from_the_output_folder() {
         ["[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]", "a", "cat", "was", "sitting", "on", "the", "mat", ".", "[SEP]"]
     );
     assert!(tokens.iter().enumerate().all(|(i, t)| t.1 == (i > 8) as u64 && t.2 == [0, 8, 17].contains(&i)), "{tokens:?}");
+    // Where [CLS] looks in the last layer: one distribution over those tokens per head (the
+    // values themselves are checked against transformers in parity.rs).
+    let attention: Vec<Vec<f64>> = serde_json::from_value(p["attention"].clone()).unwrap();
+    assert_eq!(attention.len(), 12, "all-MiniLM-L6-v2 has 12 heads");
+    for row in &attention {
+        assert_eq!(row.len(), tokens.len());
+        assert!(row.iter().all(|&a| (0.0..=1.0).contains(&a)) && (row.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{row:?}");
+    }
 }
 
 /// A run's TensorBoard scalars as TensorBoard reads them (scripts/read_tensorboard.py, with the

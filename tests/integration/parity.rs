@@ -1,5 +1,5 @@
-//! Our BERT against transformers (`webtune::parity`): pooled output, logits, loss and gradients
-//! after one backward pass, for a tiny random BERT and for all-MiniLM-L6-v2, on the CPU backend and
+//! Our BERT against transformers (`webtune::parity`): pooled output, logits, loss, the last layer's
+//! attention from the first token, and gradients after one backward pass, for a tiny random BERT and for all-MiniLM-L6-v2, on the CPU backend and
 //! on wgpu. Golden values come from `scripts/goldens.py`.
 
 use std::path::Path;
@@ -12,10 +12,11 @@ use webtune::parity::{Golden, LoraGolden, compare};
 
 const TOLERANCE: f32 = 1e-4;
 /// What each golden file holds, in the report's order (gradients by name).
-const EVERY_VALUE: [&str; 11] = [
+const EVERY_VALUE: [&str; 12] = [
     "pooled_output",
     "logits",
     "loss",
+    "first_token_attention",
     "bert.embeddings.LayerNorm.weight",
     "bert.embeddings.token_type_embeddings.weight",
     "bert.embeddings.word_embeddings.weight",
@@ -64,13 +65,15 @@ fn minilm_matches_transformers_on_wgpu() {
     check(&minilm_dir(), "minilm.json", wgpu(), "minilm/wgpu");
 }
 
-/// The check can fail: the tiny model against goldens moved by 1e-3 in one logit and one gradient value.
+/// The check can fail: the tiny model against goldens moved by 1e-3 in one logit, one attention
+/// probability and one gradient value.
 #[test]
 fn a_value_off_by_more_than_the_tolerance_is_caught() {
     let dir = tiny();
     let path = root().join("tests/goldens/tiny_bert.json");
     let mut golden = Golden::from_json(&std::fs::read(path).unwrap(), "tiny_bert.json").unwrap();
     golden.logits[1][0] += 1e-3;
+    golden.first_token_attention.as_mut().unwrap()[1][2][3] -= 1e-3;
     let name = "bert.encoder.layer.0.attention.self.query.weight";
     golden.grads.get_mut(name).unwrap().prefix[7] -= 1e-3;
     let config = BertConfig::from_json(&std::fs::read(dir.join("config.json")).unwrap(), "config.json").unwrap();
@@ -78,9 +81,10 @@ fn a_value_off_by_more_than_the_tolerance_is_caught() {
     let device = cpu().autodiff();
     let model = golden.model(&config, weights, &device, "config.json").unwrap();
     let failures = pollster::block_on(compare(&model, &golden, &device)).unwrap().failures(TOLERANCE);
-    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert_eq!(failures.len(), 3, "{failures:?}");
     assert!(failures[0].starts_with("logits differs by 0.00"), "{failures:?}");
-    assert!(failures[1].starts_with(&format!("{name} differs by 0.00")), "{failures:?}");
+    assert!(failures[1].starts_with("first_token_attention differs by 0.00"), "{failures:?}");
+    assert!(failures[2].starts_with(&format!("{name} differs by 0.00")), "{failures:?}");
 }
 
 /// The other families (`scripts/goldens.py families`): tiny random models made by transformers,
@@ -95,7 +99,8 @@ fn check_families(device: Device, backend: &str, families: &[&str]) {
         let ad = device.clone().autodiff();
         let model = golden.model(&config, weights, &ad, "config.json").unwrap();
         let report = pollster::block_on(compare(&model, &golden, &ad)).unwrap();
-        assert_eq!(report.differences.len(), 3 + golden.grads.len(), "{family}: every golden value compared");
+        assert_eq!(report.differences.len(), 4 + golden.grads.len(), "{family}: every golden value compared");
+        assert_eq!(report.differences[3].name, "first_token_attention", "{family}: the attention compared");
         let failures = report.failures(TOLERANCE);
         assert!(failures.is_empty(), "{family}/{backend}: {}", failures.join("; "));
     }
