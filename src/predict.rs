@@ -33,6 +33,24 @@ pub struct Prediction {
     pub attention: Vec<Vec<f32>>,
 }
 
+impl Prediction {
+    /// How `[CLS]` attends over the tokens in the last layer: one head's row, or (`None`) the mean
+    /// of every head's, which is also a distribution (each row sums to 1). Empty without attention.
+    pub fn attention_row(&self, head: Option<usize>) -> Vec<f32> {
+        match head {
+            Some(h) => self.attention.get(h).cloned().unwrap_or_default(),
+            None => {
+                let heads = self.attention.len().max(1) as f32;
+                let mut mean = vec![0.0; self.attention.first().map_or(0, Vec::len)];
+                for row in &self.attention {
+                    mean.iter_mut().zip(row).for_each(|(m, a)| *m += a / heads);
+                }
+                mean
+            }
+        }
+    }
+}
+
 /// One token of an input, for people to see how the model reads a sentence.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Token {
@@ -43,6 +61,29 @@ pub struct Token {
     pub segment: u32,
     /// Added by the tokenizer (`[CLS]`, `[SEP]`), not from the text.
     pub special: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mean_over_heads_is_a_distribution_and_a_head_is_its_own_row() {
+        let p = Prediction {
+            label: "a".into(),
+            label_id: 0,
+            probabilities: vec![1.0],
+            logits: vec![0.0],
+            score: None,
+            tokens: Vec::new(),
+            attention: vec![vec![0.5, 0.5, 0.0], vec![0.1, 0.3, 0.6]],
+        };
+        let mean = p.attention_row(None);
+        assert!(mean.iter().zip([0.3, 0.4, 0.3]).all(|(a, b)| (a - b).abs() < 1e-6), "{mean:?}");
+        assert_eq!(p.attention_row(Some(1)), vec![0.1, 0.3, 0.6]);
+        assert!(p.attention_row(Some(2)).is_empty());
+        assert!(Prediction { attention: Vec::new(), ..p }.attention_row(None).is_empty());
+    }
 }
 
 #[cfg(feature = "trainer")]

@@ -398,6 +398,23 @@ if (only.has(1)) {
       `segments: ${JSON.stringify(tokens)}`);
     const bars = await page.$$eval('[data-testid=probability-bar]', (els) => els.map((e) => Number(e.dataset.value)));
     assert.deepEqual(bars, probs, 'a bar per class');
+    // Where [CLS] looks in the last layer: a distribution over the tokens per head, the strip
+    // shaded by their mean, then by one head when it is picked. (Checked against the CLI's below,
+    // whose values parity.rs checks against transformers.)
+    const attention = JSON.parse(await attr(page, '[data-testid=attention]', 'data-attention'));
+    assert.ok(attention.length > 0 && attention.every((row) => row.length === tokens.length
+      && Math.abs(row.reduce((s, x) => s + x, 0) - 1) < 1e-4), `attention rows: ${JSON.stringify(attention)}`);
+    const shownRow = async () => JSON.parse(await attr(page, '[data-testid=attention]', 'data-shown'));
+    const mean = tokens.map((_, j) => attention.reduce((s, row) => s + row[j], 0) / attention.length);
+    assert.equal(await attr(page, '[data-testid=attention]', 'data-head'), 'mean');
+    assert.ok((await shownRow()).every((x, j) => Math.abs(x - mean[j]) < 1e-6), 'the strip starts at the heads\' mean');
+    const cells = await page.$$eval('[data-testid=attention] .cell', (els) => els.map((e) => [e.textContent, Number(e.dataset.value)]));
+    assert.deepEqual(cells.map((c) => c[0]), tokens.map((t) => t[0]), 'a cell per token');
+    assert.deepEqual(cells.map((c) => c[1]), await shownRow(), 'each cell shaded by its weight');
+    await page.selectOption('[data-testid=attention-head]', String(attention.length - 1));
+    await page.waitForFunction((h) => document.querySelector('[data-testid=attention]').dataset.head === h,
+      String(attention.length - 1));
+    assert.deepEqual(await shownRow(), attention.at(-1), 'the last head picked, its row shown');
     await page.locator('section.try').screenshot({ path: path.join(opt.out, 'page-try-it.png') });
 
     // Download, then the CLI loads the files and agrees.
@@ -420,8 +437,11 @@ if (only.has(1)) {
     const diff = Math.max(...cli.probabilities.map((p, i) => Math.abs(p - probs[i])));
     assert.ok(diff < 1e-4, `page ${probs} vs CLI ${cli.probabilities}`);
     assert.deepEqual(tokens, cli.tokens.map((t) => [t.text, t.segment, t.special]), 'the page reads the pair as the CLI does');
+    const attentionDiff = Math.max(...cli.attention.flatMap((row, h) => row.map((x, j) => Math.abs(x - attention[h][j]))));
+    assert.ok(cli.attention.length === attention.length && attentionDiff < 1e-4,
+      `attention: page ${JSON.stringify(attention)} vs CLI ${JSON.stringify(cli.attention)}`);
     Object.assign(results, { page_probabilities: probs, cli_probabilities: cli.probabilities,
-      page_vs_cli_max_probability_diff: diff });
+      page_vs_cli_max_probability_diff: diff, page_vs_cli_max_attention_diff: attentionDiff });
     console.log(`ok - trains from a shared link, pauses, evaluates, classifies, exports a model the CLI reads (${lap()})`);
 
     // The Benchmark button times steps of the same model and data (sized by the link's bench_*; this
@@ -490,13 +510,25 @@ if (only.has(1)) {
     const worst = parity.differences.reduce((w, d) => (w && w.max_abs_diff >= d.max_abs_diff ? w : d), null);
     assert.equal(await attr(real, '[data-testid=check-result]', 'data-ok'), 'true',
       `MiniLM in the page vs transformers: ${await real.textContent('[data-testid=check-result]')}`);
-    assert.equal(parity.differences.length, 11, 'pooled output, logits, loss and 8 gradients compared');
+    assert.equal(parity.differences.length, 12, 'pooled output, logits, loss, the first token\'s attention and 8 gradients compared');
     await real.click('[data-testid=train]');
     // The page says `finished` from the check until this run's first event: wait for its steps first.
     await real.waitForFunction(() => Number(document.querySelector('[data-testid=progress]')?.dataset.step) >= 2
       || document.querySelector('[data-testid=status]')?.dataset.state === 'failed', null, { timeout, polling: 250 });
     await waitState(real, 'finished', timeout);
     const realCurve = JSON.parse(await attr(real, '[data-testid=chart]', 'data-losses'));
+    // How a real BERT reads a pair: WordPieces, and [CLS]'s attention over them from its 12 heads
+    // (the picture the tiny model's letters cannot give).
+    await real.fill('[data-testid=text-a]', 'The company said profit rose 5 percent.');
+    await real.fill('[data-testid=text-b]', 'Profit at the company increased by 5 percent, it said.');
+    await real.click('[data-testid=classify]');
+    await real.waitForSelector('[data-testid=attention]', { timeout: 120_000 });
+    const realTokens = JSON.parse(await attr(real, '[data-testid=tokens]', 'data-tokens')).map((t) => t[0]);
+    assert.deepEqual(realTokens.slice(0, 4), ['[CLS]', 'the', 'company', 'said'], `tokens ${realTokens}`);
+    const realAttention = JSON.parse(await attr(real, '[data-testid=attention]', 'data-attention'));
+    assert.ok(realAttention.length === 12 && realAttention.every((row) => row.length === realTokens.length),
+      `12 heads over ${realTokens.length} tokens: ${JSON.stringify(realAttention)}`);
+    await real.locator('section.try').screenshot({ path: path.join(opt.out, 'page-try-it-minilm.png') });
     await real.close();
     const nativeRun = path.join(opt.out, 'native-minilm');
     fs.rmSync(nativeRun, { recursive: true, force: true });

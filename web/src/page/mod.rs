@@ -784,6 +784,7 @@ fn Reading(prediction: webtune::predict::Prediction, labels: Vec<String>) -> imp
                  ## starts a piece of a word.",
                 prediction.tokens.len()
             )}</p>
+            <AttentionStrip prediction=prediction.clone() />
             <div class="bars" data-testid="probability-bars">
                 {prediction.probabilities.iter().enumerate().map(|(i, &q)| view! {
                     <div class="bar-row" data-testid="probability-bar" data-class=i.to_string() data-value=q.to_string()>
@@ -795,6 +796,52 @@ fn Reading(prediction: webtune::predict::Prediction, labels: Vec<String>) -> imp
             </div>
         </div>
     }
+}
+
+/// Where `[CLS]` looks in the last layer, as a heat strip over the tokens: the mean of the heads,
+/// or one head. Shaded by the square root of the weight: linear shading leaves a long input's
+/// weights (a few percent each) all but white, and shading relative to the row's largest weight
+/// paints an even row as dark as a sharp one. The exact weight is in each cell's title and `data-value`.
+#[component]
+fn AttentionStrip(prediction: webtune::predict::Prediction) -> impl IntoView {
+    if prediction.attention.is_empty() {
+        return None;
+    }
+    let heads = prediction.attention.len();
+    let head = RwSignal::new(None::<usize>);
+    let all = serde_json::to_string(&prediction.attention).unwrap_or_default();
+    let texts: Vec<String> = prediction.tokens.iter().map(|t| t.text.clone()).collect();
+    let row = Memo::new(move |_| prediction.attention_row(head.get()));
+    let cells = move || {
+        texts
+            .iter()
+            .zip(row.get())
+            .map(|(text, a)| {
+                let shade = a.clamp(0.0, 1.0).sqrt();
+                let style = format!(
+                    "background: rgba(37, 99, 235, {shade:.3}); color: {}",
+                    if shade > 0.55 { "white" } else { "inherit" }
+                );
+                view! { <span class="cell" style=style title=format!("{:.1}%", 100.0 * a) data-value=a.to_string()>{text.clone()}</span> }
+            })
+            .collect_view()
+    };
+    Some(view! {
+        <figure class="attention" data-testid="attention" data-attention=all
+            data-head=move || head.get().map_or("mean".to_string(), |h| h.to_string())
+            data-shown=move || serde_json::to_string(&row.get()).unwrap_or_default()>
+            <figcaption>
+                "Where [CLS] looks in the last layer (what the classifier reads): "
+                <select data-testid="attention-head" on:change=move |ev| head.set(event_target_value(&ev).parse().ok())>
+                    <option value="mean">{format!("mean of the {heads} heads")}</option>
+                    {(0..heads).map(|h| view! { <option value=h.to_string()>{format!("head {}", h + 1)}</option> }).collect_view()}
+                </select>
+            </figcaption>
+            <p class="strip">{cells}</p>
+            <p class="note">"Darker means more weight (the shade grows with its square root, so that small weights show); \
+                point at a token for its share."</p>
+        </figure>
+    })
 }
 
 /// PyTorch's scores for this run, where it is the course's recipe on a model measured so (and, as
