@@ -58,7 +58,9 @@ struct Layout {
     headerless: Option<(usize, usize, usize)>,
     /// Whether the TSV's labels are names (`entailment`) rather than ids.
     named_labels: bool,
-    /// The Hub's text columns (the label is `label` there, -1 in test splits).
+    /// The Hub's text columns (the label is `label` there, -1 in test splits); read by the
+    /// trainer's parquet reader only (the page's own bundle has none).
+    #[cfg_attr(not(feature = "trainer"), allow(dead_code))]
     hub: (&'static str, Option<&'static str>),
 }
 
