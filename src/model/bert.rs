@@ -48,8 +48,9 @@ pub struct SequenceClassifierOutput {
 impl SequenceClassifierOutput {
     /// How the first token (what every head reads) attends in the last layer: [batch, heads, key].
     pub fn first_token_attention(&self) -> Option<Tensor<3>> {
-        let [batch, heads, _, keys] = self.attention.as_ref()?.dims();
-        Some(self.attention.clone()?.slice([0..batch, 0..heads, 0..1, 0..keys]).reshape([batch, heads, keys]))
+        let attention = self.attention.clone()?;
+        let [batch, heads, _, keys] = attention.dims();
+        Some(attention.slice([0..batch, 0..heads, 0..1, 0..keys]).reshape([batch, heads, keys]))
     }
 }
 
