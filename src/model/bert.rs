@@ -15,7 +15,7 @@ use super::config::{Activation, BertConfig, Family, LayerLayout};
 use super::dropout::dropout;
 use super::gelu::gelu;
 use super::lora::LoraLinear;
-use super::softmax::attention_probs;
+use super::softmax::attend;
 use super::weights::{Exporter, Vars};
 use crate::error::Result;
 
@@ -144,10 +144,8 @@ impl BertSelfAttention {
         let q = heads(self.query.forward(x.clone()));
         let k = heads(self.key.forward(x.clone()));
         let v = heads(self.value.forward(x));
-        let probs = attention_probs(q.matmul(k.swap_dims(2, 3)), head_dim, mask);
-        let kept = keep_probs.then(|| probs.clone());
-        let context = dropout(&self.dropout, probs).matmul(v).swap_dims(1, 2).reshape([batch, seq, hidden]);
-        (context, kept)
+        let (context, probs) = attend(q.matmul(k.swap_dims(2, 3)), head_dim, mask, &self.dropout, v);
+        (context.swap_dims(1, 2).reshape([batch, seq, hidden]), keep_probs.then_some(probs))
     }
 }
 
