@@ -234,20 +234,25 @@ def family_tokenizer(name, folder):
 
 def family_tokenizer_goldens():
     """transformers' ids for every MRPC validation pair with the BPE and Unigram fixtures' tokenizers,
-    and a pair longer than the model (longest-first truncation)."""
+    and a pair longer than the model (longest-first truncation). The segments are what the model
+    reads: the tokenizer's `token_type_ids` where its `model_input_names` has them, else zeros (the
+    model's default; ALBERT's and RoBERTa's tokenizers give none)."""
     rows = read_mrpc(MRPC / "dev.tsv")
     out = {}
+
+    def types(enc):
+        return enc["token_type_ids"] if "token_type_ids" in enc else [[0] * len(i) for i in enc["input_ids"]]
+
     for name in ("roberta", "albert"):
         tok = AutoTokenizer.from_pretrained(ROOT / f"tests/fixtures/tiny-{name}")
-        enc = tok([a for a, _, _ in rows], [b for _, b, _ in rows], truncation=True, return_token_type_ids=True)
+        enc = tok([a for a, _, _ in rows], [b for _, b, _ in rows], truncation=True)
         long_a, long_b = " ".join(["paraphrase"] * 40), " ".join(["corpus"] * 30)
-        trunc = tok(long_a, long_b, truncation=True, return_token_type_ids=True)
+        trunc = tok([long_a], [long_b], truncation=True)
         out[name] = {
             "model_max_length": tok.model_max_length,
-            "mrpc_validation": [{"input_ids": i, "token_type_ids": t}
-                                for i, t in zip(enc["input_ids"], enc["token_type_ids"])],
-            "long_pair": {"a": long_a, "b": long_b, "input_ids": trunc["input_ids"],
-                          "token_type_ids": trunc["token_type_ids"]},
+            "mrpc_validation": [{"input_ids": i, "token_type_ids": t} for i, t in zip(enc["input_ids"], types(enc))],
+            "long_pair": {"a": long_a, "b": long_b, "input_ids": trunc["input_ids"][0],
+                          "token_type_ids": types(trunc)[0]},
         }
     return out
 
@@ -376,7 +381,8 @@ def write(name, obj):
 
 
 def main():
-    """`python3 scripts/goldens.py [bert] [families] [lora]`: all when none is named (lora needs peft)."""
+    """`python3 scripts/goldens.py [bert] [families] [tokenizers] [lora]`: all when none is named (lora
+    needs peft); `tokenizers` is the families' tokenizer files alone."""
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     parts = sys.argv[1:] or ["bert", "families", "lora"]
     if "bert" in parts:
@@ -387,6 +393,7 @@ def main():
     if "families" in parts:
         for name, golden in families().items():
             write(f"tiny_{name}.json", golden)
+    if "families" in parts or "tokenizers" in parts:
         for name, golden in family_tokenizer_goldens().items():
             write(f"tokenizer_{name}.json", golden)
     if "lora" in parts:

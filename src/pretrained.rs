@@ -4,7 +4,7 @@
 
 use burn::tensor::Device;
 
-use crate::data::{Task, TextTokenizer};
+use crate::data::{Task, TextTokenizer, gives_token_types};
 use crate::error::{Error, Result};
 use crate::model::lora_config::LoraConfig;
 use crate::model::weights::{Exporter, WeightFile, Vars, to_safetensors};
@@ -81,14 +81,15 @@ impl ModelFiles {
 
     pub fn tokenizer(&self, config: &BertConfig) -> Result<TextTokenizer> {
         let tc = self.tokenizer_config.as_ref().map(|f| f.bytes.as_slice());
-        match (&self.tokenizer_json, &self.vocab_txt) {
+        let tokenizer = match (&self.tokenizer_json, &self.vocab_txt) {
             (Some(t), _) => TextTokenizer::from_tokenizer_json(&t.bytes, &t.name, tc, config.max_tokens()),
             (None, Some(v)) => TextTokenizer::from_vocab_txt(&v.bytes, &v.name, tc, config.max_tokens()),
             (None, None) => Err(Error::Tokenizer {
                 path: self.config.name.clone(),
                 reason: "the model has neither tokenizer.json nor vocab.txt".into(),
             }),
-        }
+        }?;
+        Ok(tokenizer.with_token_types(gives_token_types(tc, config.model_type.tokenizer_class())))
     }
 
     /// Builds the classifier. A checkpoint without a classification head (a pretrained encoder)

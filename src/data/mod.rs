@@ -14,4 +14,4 @@ pub use batch::{Batch, Targets, collate, collate_to, epoch_order, group_by_lengt
 pub use glue::{Example, Split, Task};
 pub use label::{Label, Labels};
 #[cfg(feature = "trainer")]
-pub use tokenize::{Encoded, TextTokenizer};
+pub use tokenize::{Encoded, TextTokenizer, gives_token_types};

@@ -22,6 +22,25 @@ pub struct TextTokenizer {
     pad_id: u32,
     max_length: usize,
     source: String,
+    /// Whether the model reads the segments tokenizer.json assigns; else every token is segment 0.
+    token_types: bool,
+}
+
+/// transformers' tokenizer classes whose `model_input_names` leave `token_type_ids` out (5.x):
+/// their models read every token as segment 0, whatever tokenizer.json's template assigns
+/// (ALBERT's gives the second sentence segment 1).
+const WITHOUT_TOKEN_TYPES: [&str; 4] = ["AlbertTokenizer", "DistilBertTokenizer", "RobertaTokenizer", "XLMRobertaTokenizer"];
+
+/// Whether transformers hands the model `token_type_ids` from this tokenizer: as
+/// tokenizer_config.json's `model_input_names` says, else as its `tokenizer_class` (or, where it
+/// names none, `default_class`, the model type's) does.
+pub fn gives_token_types(tokenizer_config: Option<&[u8]>, default_class: &str) -> bool {
+    if let Some(serde_json::Value::Array(names)) = config_field(tokenizer_config, "model_input_names") {
+        return names.iter().any(|n| n.as_str() == Some("token_type_ids"));
+    }
+    let class = config_field(tokenizer_config, "tokenizer_class");
+    let class = class.as_ref().and_then(|c| c.as_str()).unwrap_or(default_class);
+    !WITHOUT_TOKEN_TYPES.contains(&class.strip_suffix("Fast").unwrap_or(class))
 }
 
 /// transformers writes `model_max_length` = 1e30 for "no limit"; anything above this is that.
@@ -145,7 +164,14 @@ impl TextTokenizer {
             pad_id,
             max_length,
             source: path.into(),
+            token_types: true,
         })
+    }
+
+    /// With `false`, every token is segment 0 ([`gives_token_types`]).
+    pub fn with_token_types(mut self, token_types: bool) -> Self {
+        self.token_types = token_types;
+        self
     }
 
     pub fn pad_id(&self) -> u32 {
@@ -160,7 +186,7 @@ impl TextTokenizer {
         let enc = self.encoding(text_a, text_b)?;
         Ok(Encoded {
             input_ids: enc.get_ids().to_vec(),
-            token_type_ids: enc.get_type_ids().to_vec(),
+            token_type_ids: self.segments(&enc),
         })
     }
 
@@ -175,6 +201,13 @@ impl TextTokenizer {
         })
     }
 
+    fn segments(&self, enc: &tokenizers::Encoding) -> Vec<u32> {
+        match self.token_types {
+            true => enc.get_type_ids().to_vec(),
+            false => vec![0; enc.get_type_ids().len()],
+        }
+    }
+
     /// The input as the model reads it, for people: each token's text, id, segment, and whether
     /// the tokenizer added it (`[CLS]`, `[SEP]`). The ids are `encode`'s.
     pub fn tokens(&self, text_a: &str, text_b: Option<&str>) -> Result<Vec<Token>> {
@@ -184,9 +217,9 @@ impl TextTokenizer {
             .get_tokens()
             .iter()
             .zip(enc.get_ids())
-            .zip(enc.get_type_ids())
+            .zip(self.segments(&enc))
             .enumerate()
-            .map(|(i, ((text, &id), &segment))| Token { text: text.clone(), id, segment, special: special.get(i) == Some(&1) })
+            .map(|(i, ((text, &id), segment))| Token { text: text.clone(), id, segment, special: special.get(i) == Some(&1) })
             .collect())
     }
 }
@@ -260,5 +293,21 @@ mod tests {
         assert!(msg.contains("m/vocab.txt") && msg.contains("[CLS]"), "{msg}");
         let msg = TextTokenizer::from_tokenizer_json(b"{]", "m/tokenizer.json", None, 8).err().unwrap().to_string();
         assert!(msg.starts_with("m/tokenizer.json:"), "{msg}");
+    }
+
+    /// As transformers decides: `model_input_names` first, then the tokenizer's class (with or
+    /// without "Fast"), then the model type's; a tokenizer without them reads segment 0 throughout.
+    #[test]
+    fn token_types_follow_transformers_model_input_names() {
+        assert!(gives_token_types(None, "BertTokenizer"));
+        assert!(!gives_token_types(None, "AlbertTokenizer"));
+        assert!(!gives_token_types(Some(br#"{"tokenizer_class": "AlbertTokenizerFast"}"#), "BertTokenizer"));
+        assert!(gives_token_types(Some(br#"{"tokenizer_class": "BertTokenizerFast"}"#), "AlbertTokenizer"));
+        let names = br#"{"tokenizer_class": "AlbertTokenizer", "model_input_names": ["input_ids", "token_type_ids"]}"#;
+        assert!(gives_token_types(Some(names), "AlbertTokenizer"));
+        assert!(!gives_token_types(Some(br#"{"model_input_names": ["input_ids"]}"#), "BertTokenizer"));
+        let tok = TextTokenizer::from_vocab_txt(VOCAB.as_bytes(), "vocab.txt", None, 16).unwrap().with_token_types(false);
+        assert_eq!(tok.encode("hello", Some("worlds")).unwrap().token_type_ids, vec![0; 6]);
+        assert!(tok.tokens("hello", Some("worlds")).unwrap().iter().all(|t| t.segment == 0));
     }
 }

@@ -73,6 +73,19 @@ impl Family {
         }
     }
 
+    /// The tokenizer class transformers' `AutoTokenizer` picks for this `model_type` when
+    /// tokenizer_config.json names none.
+    pub fn tokenizer_class(self) -> &'static str {
+        match self {
+            Family::Bert => "BertTokenizer",
+            Family::DistilBert => "DistilBertTokenizer",
+            Family::Roberta => "RobertaTokenizer",
+            Family::XlmRoberta => "XLMRobertaTokenizer",
+            Family::Electra => "ElectraTokenizer",
+            Family::Albert => "AlbertTokenizer",
+        }
+    }
+
     /// Where this family keeps a layer's tensors (transformers' names, relative to the layer).
     pub fn layout(self) -> LayerLayout {
         match self {
