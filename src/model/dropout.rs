@@ -33,6 +33,76 @@ pub fn seed(device: &Device, seed: u64) {
     *HOST_RNG.lock().unwrap_or_else(|e| e.into_inner()) = Some(StdRng::seed_from_u64(seed));
 }
 
+/// The examples of the forward pass under way, for masks drawn per example (see [`per_example`]).
+struct Pass {
+    seed: u64,
+    step: u64,
+    /// Each batch row's index in the training set.
+    examples: Vec<u64>,
+    /// Masks drawn so far in this pass: which dropout of the model the next one is.
+    calls: u64,
+    /// Drawn here even for a device with a generator of its own (a GPU), and uploaded.
+    everywhere: bool,
+}
+
+static PASS: Mutex<Option<Pass>> = Mutex::new(None);
+
+/// Until the guard is dropped, masks on the CPU and on remote devices are drawn per example: each
+/// element from (seed, step, the example's index in the training set, which dropout of the forward
+/// pass, the element's place in the example's rows), not from a stream. A batch split across
+/// devices, or into accumulated parts, then gets the masks one device drawing it whole gets, and
+/// padding (each part pads to its own longest) moves nothing. `examples`: each batch row's index.
+/// A GPU draws its own masks unless `everywhere` (a run over several devices, which must all draw
+/// alike): the masks are then drawn here and uploaded.
+pub fn per_example(seed: u64, step: usize, examples: &[usize], everywhere: bool) -> PassGuard {
+    let examples = examples.iter().map(|&e| e as u64).collect();
+    *PASS.lock().unwrap_or_else(|e| e.into_inner()) = Some(Pass { seed, step: step as u64, examples, calls: 0, everywhere });
+    PassGuard
+}
+
+/// Ends [`per_example`]'s keying when dropped.
+pub struct PassGuard;
+
+impl Drop for PassGuard {
+    fn drop(&mut self) {
+        *PASS.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// splitmix64's finaliser: a well-mixed 64-bit function of its input.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A mask of `dims` ([batch, …, row]) keyed per example: element (b, i₁, …, j) kept when
+/// mix(row key + j) falls below `threshold`, the row key mixing (pass key, example b, i₁, …).
+fn keyed_mask(key: u64, examples: &[u64], dims: &[usize], threshold: u32, scale: f32) -> Vec<f32> {
+    let row = *dims.last().unwrap_or(&1);
+    let rows_per_example = dims[1..dims.len().saturating_sub(1)].iter().product::<usize>();
+    let mut mask = vec![0.0f32; dims.iter().product()];
+    mask.par_chunks_mut(row.max(1)).with_min_len((CHUNK / row.max(1)).max(1)).enumerate().for_each(|(r, out)| {
+        let (b, mut within) = (r / rows_per_example.max(1), r % rows_per_example.max(1));
+        let mut row_key = mix(key ^ mix(examples[b]));
+        // the row's place as its indices, outermost first: the same row whatever the padding
+        let mut indices = [0usize; 8];
+        for (slot, &d) in indices.iter_mut().zip(dims[1..dims.len() - 1].iter().rev()) {
+            *slot = within % d;
+            within /= d;
+        }
+        for &i in indices[..dims.len() - 2].iter().rev() {
+            row_key = mix(row_key ^ i as u64);
+        }
+        for (j, m) in out.iter_mut().enumerate() {
+            let bits = (mix(row_key.wrapping_add(j as u64)) >> 32) as u32;
+            *m = if bits < threshold { scale } else { 0.0 };
+        }
+    });
+    mask
+}
+
 /// `layer.forward(x)`: zeroes each element with probability `layer.prob` and scales the rest by
 /// 1 / (1 − prob) while training; the identity otherwise.
 pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
@@ -53,6 +123,17 @@ pub fn mask<const D: usize>(layer: &Dropout, like: &Tensor<D>) -> Option<Tensor<
     }
     let keep = 1.0 - layer.prob;
     let scale = 1.0 / keep;
+    // An element is kept when a uniform u32 falls below keep · 2³² (bias below 2⁻³²).
+    let threshold = (keep * 4_294_967_296.0).round().min(u32::MAX as f64) as u32;
+    let dims = like.dims();
+    if let Some(pass) = PASS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        let fits = (2..=10).contains(&D) && dims[0] == pass.examples.len();
+        if fits && (pass.everywhere || in_host_memory(&device)) {
+            let key = mix(mix(mix(pass.seed) ^ pass.step) ^ pass.calls);
+            pass.calls += 1;
+            return Some(constant(keyed_mask(key, &pass.examples, &dims, threshold, scale as f32), like, &device));
+        }
+    }
     // One draw from the seeded generator per call; each chunk of the mask then has a generator of
     // its own seeded from it, so that the chunks are drawn in parallel and the same every time.
     let base = match in_host_memory(&device) {
@@ -66,8 +147,6 @@ pub fn mask<const D: usize>(layer: &Dropout, like: &Tensor<D>) -> Option<Tensor<
         return Some(Tensor::from_inner(bits.mul_scalar(scale)));
     };
     let scale = scale as f32;
-    // An element is kept when a uniform u32 falls below keep · 2³² (bias below 2⁻³²).
-    let threshold = (keep * 4_294_967_296.0).round().min(u32::MAX as f64) as u32;
     let mut mask = vec![0.0f32; like.shape().num_elements()];
     mask.par_chunks_mut(CHUNK).enumerate().for_each(|(i, mask)| {
         let mut bits = vec![0u32; mask.len()];
@@ -119,6 +198,44 @@ mod tests {
         assert_eq!(values(dropout(&layer, x())), first);
         seed(&device, 8);
         assert_ne!(values(dropout(&layer, x())), first);
+    }
+
+    /// Keyed per example: an example's masks are the same in a batch of two padded to 5 tokens and
+    /// alone padded to 3 (hidden states and attention probabilities), differ by step and by which
+    /// dropout of the pass they are, and drop about `prob` of the elements.
+    #[test]
+    fn masks_per_example_follow_the_example_not_the_batch() {
+        let _generators = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let device = Device::flex().autodiff();
+        let layer = DropoutConfig::new(0.1).init();
+        let draw = |step: usize, examples: &[usize], seq: usize| {
+            let _pass = per_example(3, step, examples, false);
+            let b = examples.len();
+            let hidden = values(mask(&layer, &Tensor::<3>::ones([b, seq, 300], &device)).unwrap().reshape([b * seq, 300]));
+            let attention = mask(&layer, &Tensor::<4>::ones([b, 2, seq, seq], &device)).unwrap();
+            (hidden, attention.into_data().convert::<f32>().try_into_vec::<f32>().unwrap())
+        };
+        let (pair_hidden, pair_attention) = draw(7, &[10, 11], 5);
+        let (alone_hidden, alone_attention) = draw(7, &[11], 3);
+        // example 11 is the pair's second row: tokens 0..3 of 5, then each head's 3 × 3 corner of 5 × 5
+        assert_eq!(alone_hidden[..], pair_hidden[5 * 300..8 * 300]);
+        for head in 0..2 {
+            for q in 0..3 {
+                let pair = &pair_attention[((2 + head) * 5 + q) * 5..][..3];
+                assert_eq!(alone_attention[(head * 3 + q) * 3..][..3], pair[..], "head {head}, query {q}");
+            }
+        }
+        let zeros = pair_hidden.iter().filter(|v| **v == 0.0).count() as f64 / pair_hidden.len() as f64;
+        assert!((zeros - 0.1).abs() < 0.02, "dropped share {zeros}");
+        assert_ne!(draw(8, &[10, 11], 5).0, pair_hidden, "another step");
+        assert_ne!(pair_hidden[..300], pair_hidden[5 * 300..6 * 300], "another example");
+        assert_ne!(draw(7, &[10, 11], 5).1[..25], pair_attention[25..50], "another head");
+        // the second mask of a pass is not the first's
+        let _pass = per_example(3, 7, &[10, 11], false);
+        let first = values(mask(&layer, &Tensor::<3>::ones([2, 5, 300], &device)).unwrap().reshape([10, 300]));
+        let second = values(mask(&layer, &Tensor::<3>::ones([2, 5, 300], &device)).unwrap().reshape([10, 300]));
+        assert_eq!(first, pair_hidden);
+        assert_ne!(first, second);
     }
 
     /// Evaluation (a device without autodiff) and a frozen layer leave the input as it is. (No

@@ -311,7 +311,7 @@ impl<'a> Run<'a> {
     /// Forward and backward of one batch; its gradients wait in the accumulator for the step.
     fn forward_backward(&mut self, model: &SequenceClassifier, batch: &[usize]) {
         let scale = self.loss_scale.as_ref().map(|s| s.scale);
-        let (loss, grads) = forward_backward(model, batch, self.data, self.device, self.args, scale);
+        let (loss, grads) = forward_backward(model, batch, self.data, self.device, self.args, scale, self.progress.step);
         self.accumulator.accumulate(model, grads);
         self.progress.samples += batch.len();
         self.step_loss = Some(match self.step_loss.take() {
@@ -489,9 +489,12 @@ fn forward_backward(
     device: &Device,
     args: &TrainingArgs,
     loss_scale: Option<f64>,
+    step: usize,
 ) -> (Tensor<1>, GradientsParams) {
     let (replicas, accumulation) = (&args.replicas, args.gradient_accumulation_steps);
     let shard_loss = |model: &SequenceClassifier, shard: &[usize], device: &Device, weight: f64| {
+        // Each example's dropout masks from (seed, step, its index), on whichever device it runs.
+        let _masks = dropout::per_example(args.seed, step, shard, !replicas.is_empty());
         let encoded: Vec<&Encoded> = shard.iter().map(|&i| &data.train[i]).collect();
         let labels = data.train_labels.select(shard);
         let batch = collate(&encoded, Some(&labels), data.pad_id, device);
