@@ -4,6 +4,7 @@
 Prints one JSON object with the keys `webtune bench` prints.
 
     python3 scripts/bench_torch.py --model minilm-l6|bert-base|DIR [--steps 20] [--warmup 3] [--device cpu|cuda]
+                                   [--data MRPC_DIR]
 """
 import argparse
 import json
@@ -28,6 +29,7 @@ def main():
     p.add_argument("--per-device-train-batch-size", type=int, default=8)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--data", type=Path, default=MRPC, help="MRPC's TSV folder")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(42)
@@ -46,7 +48,9 @@ def main():
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.0)
     collator = DataCollatorWithPadding(tokenizer=tok)
     bs = args.per_device_train_batch_size
-    rows = read_mrpc(MRPC / "train.tsv")[: (args.warmup + args.steps) * bs]
+    rows = read_mrpc(args.data / "train.tsv")[: (args.warmup + args.steps) * bs]
+    # as webtune does: no longer than the model's positions (the tiny test models have 64)
+    max_length = min(tok.model_max_length, model.config.max_position_embeddings)
 
     def sync():
         if device.type == "cuda":
@@ -56,7 +60,7 @@ def main():
     samples = tokens = 0
     for i in range(0, len(rows), bs):
         chunk = rows[i:i + bs]
-        enc = [dict(tok(a, b, truncation=True), labels=l) for a, b, l in chunk]
+        enc = [dict(tok(a, b, truncation=True, max_length=max_length), labels=l) for a, b, l in chunk]
         batch = {k: v.to(device) for k, v in collator(enc).items()}
         sync()
         t0 = time.perf_counter()

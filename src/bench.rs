@@ -62,6 +62,25 @@ pub fn random_model(config: &BertConfig, device: &Device, lora: Option<&LoraConf
     SequenceClassifier::load(&mut vars, config, "(named config)")
 }
 
+/// A named shape as a model folder in memory: its config, random weights drawn as [`random_model`]
+/// draws them, and the tokenizer files of `vocabulary` (a folder with bert-base-uncased's
+/// vocabulary, as all-MiniLM-L6-v2 has). `webtune train --model bert-base` times the course's recipe
+/// at bert-base's size where no bert-base checkpoint can be fetched (a GPU machine without network);
+/// what it learns means nothing.
+#[cfg(feature = "trainer")]
+pub async fn named_files(name: &str, vocabulary: crate::pretrained::ModelFiles) -> Result<Option<crate::pretrained::ModelFiles>> {
+    use crate::pretrained::NamedBytes;
+    let Some(config) = named_config(name) else { return Ok(None) };
+    let model = random_model(&config, &Device::flex(), None)?;
+    let weights = crate::model::weights::to_safetensors(&model.export().await?)?;
+    let config = config.to_pretrained_json(None).into_bytes();
+    Ok(Some(crate::pretrained::ModelFiles {
+        config: NamedBytes { name: format!("{name}/config.json"), bytes: config },
+        weights: NamedBytes { name: format!("{name}/model.safetensors"), bytes: weights },
+        ..vocabulary
+    }))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
     pub samples_per_s: f64,

@@ -61,7 +61,9 @@ struct ServeCmd {
 #[derive(Args)]
 struct Common {
     /// A model folder (config.json, model.safetensors, tokenizer.json or vocab.txt) or a Hub id
-    /// such as bert-base-uncased. Default: all-MiniLM-L6-v2 as installed by scripts/setup.
+    /// such as bert-base-uncased. Default: all-MiniLM-L6-v2 as installed by scripts/setup. Or a
+    /// named shape with random weights, for timing where no checkpoint can be fetched: minilm-l6,
+    /// bert-base.
     #[arg(long)]
     model: Option<String>,
     /// wgpu (Vulkan/Metal/DX12), cpu, or cuda (build with --features cuda).
@@ -415,8 +417,15 @@ impl Loaded {
 
 async fn load(common: &Common) -> Result<Loaded> {
     let model = common.model.clone().unwrap_or_else(default_model);
-    let dir = webtune::source::resolve_model(&model)?;
-    let (files, adapter) = model_or_adapter(&dir)?;
+    let vocabulary = || ModelFiles::from_dir(&webtune::source::resolve_model(&default_model())?);
+    let named = match webtune::bench::named_config(&model) {
+        Some(_) => webtune::bench::named_files(&model, vocabulary()?).await?,
+        None => None,
+    };
+    let (files, adapter) = match named {
+        Some(files) => (files, None),
+        None => model_or_adapter(&webtune::source::resolve_model(&model)?)?,
+    };
     let mut loaded = load_files(files, &common.backend).await?;
     loaded.adapter = adapter;
     Ok(loaded)

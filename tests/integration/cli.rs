@@ -271,6 +271,24 @@ fn bench_prints_the_documented_keys() {
     assert!(r["samples_per_s"].as_f64().unwrap() > 0.0);
 }
 
+/// A named shape trains like a folder (random weights, bert-base-uncased's vocabulary) and its
+/// output is a folder of that shape: what `scripts/gpu-check` times where no checkpoint can be fetched.
+#[test]
+fn a_named_shape_trains_as_a_model_folder() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let r = ok_json(webtune(&[
+        "train", "--model", "minilm-l6", "--backend", "cpu", "--max-steps", "2", "--max-eval-samples", "8",
+        "--save-strategy", "no", "--no-report", "--quiet", "--output-dir", dir,
+    ]));
+    assert_eq!(r["steps"], 2);
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!((config["hidden_size"].as_u64(), config["num_hidden_layers"].as_u64()), (Some(384), Some(6)));
+    assert!(out.path().join("vocab.txt").exists() || out.path().join("tokenizer.json").exists());
+    let p = ok_json(webtune(&["predict", "--model", dir, "--backend", "cpu", "The cat sat .", "A cat sat ."]));
+    assert_eq!(p["probabilities"].as_array().map(Vec::len), Some(2), "{p}");
+}
+
 #[test]
 fn trains_on_the_hubs_parquet_files_with_a_vocab_txt_model() {
     // The tiny fixture has vocab.txt only; the folder holds the Hub's `nyu-mll/glue` parquet files.

@@ -8,6 +8,7 @@ mod common;
 mod cli;
 mod data;
 mod fuzz_inputs;
+mod gpu_check;
 mod hub;
 mod parallel;
 mod parity;
