@@ -66,8 +66,8 @@ pub fn random_model(config: &BertConfig, device: &Device, lora: Option<&LoraConf
 /// draws them, and the tokenizer files of `vocabulary` (a folder with bert-base-uncased's
 /// vocabulary, as all-MiniLM-L6-v2 has). `webtune train --model bert-base` times the course's recipe
 /// at bert-base's size where no bert-base checkpoint can be fetched (a GPU machine without network);
-/// what it learns means nothing.
-#[cfg(feature = "trainer")]
+/// what it learns means nothing. Native only: the weights are drawn on the CPU backend.
+#[cfg(all(feature = "trainer", not(target_arch = "wasm32")))]
 pub async fn named_files(name: &str, vocabulary: crate::pretrained::ModelFiles) -> Result<Option<crate::pretrained::ModelFiles>> {
     use crate::pretrained::NamedBytes;
     let Some(config) = named_config(name) else { return Ok(None) };
