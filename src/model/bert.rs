@@ -12,7 +12,9 @@ use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Int, Tensor};
 
 use super::config::{Activation, BertConfig, Family, LayerLayout};
+use super::layer_norm::add_norm;
 use super::dropout::dropout;
+use super::embedding::embed;
 use super::gelu::gelu;
 use super::lora::LoraLinear;
 use super::softmax::attend;
@@ -62,6 +64,9 @@ pub struct BertEmbeddings {
     /// DistilBERT has none.
     pub token_type_embeddings: Option<Embedding>,
     pub layer_norm: LayerNorm,
+    /// The LayerNorm's ε (burn's `LayerNorm` keeps its own private).
+    #[module(skip)]
+    pub layer_norm_eps: f64,
     pub dropout: Dropout,
     /// RoBERTa numbers positions from `pad_token_id + 1` (0 for the others).
     #[module(skip)]
@@ -79,6 +84,7 @@ impl BertEmbeddings {
                 false => None,
             },
             layer_norm: vars.layer_norm(&format!("{p}.LayerNorm"), width, c.layer_norm_eps)?,
+            layer_norm_eps: c.layer_norm_eps,
             dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
             position_offset,
         })
@@ -100,11 +106,11 @@ impl BertEmbeddings {
         // like the tokens computes the same.)
         let start = self.position_offset;
         let positions = self.position_embeddings.weight.val().slice([start..start + seq]).unsqueeze_dim::<3>(0);
-        let mut x = self.word_embeddings.forward(input_ids) + positions;
+        let mut x = embed(&self.word_embeddings, input_ids) + positions;
         if let Some(types) = &self.token_type_embeddings {
             x = x + types.forward(token_type_ids);
         }
-        dropout(&self.dropout, self.layer_norm.forward(x))
+        dropout(&self.dropout, add_norm(&self.layer_norm, self.layer_norm_eps, x, None))
     }
 }
 
@@ -155,6 +161,9 @@ impl BertSelfAttention {
 pub struct BertResidual {
     pub dense: LoraLinear,
     pub layer_norm: LayerNorm,
+    /// The LayerNorm's ε (burn's `LayerNorm` keeps its own private).
+    #[module(skip)]
+    pub layer_norm_eps: f64,
     pub dropout: Dropout,
 }
 
@@ -163,6 +172,7 @@ impl BertResidual {
         Ok(Self {
             dense: vars.dense(dense, d_in, c.hidden_size)?,
             layer_norm: vars.layer_norm(norm, c.hidden_size, c.layer_norm_eps)?,
+            layer_norm_eps: c.layer_norm_eps,
             dropout: DropoutConfig::new(if dropout { c.hidden_dropout_prob } else { 0.0 }).init(),
         })
     }
@@ -173,8 +183,7 @@ impl BertResidual {
     }
 
     pub fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        self.layer_norm
-            .forward(dropout(&self.dropout, self.dense.forward(x)) + residual)
+        add_norm(&self.layer_norm, self.layer_norm_eps, dropout(&self.dropout, self.dense.forward(x)), Some(residual))
     }
 }
 

@@ -52,6 +52,28 @@ pub fn exp(x: f32) -> f32 {
     if x < -87.0 { 0.0 } else { value }
 }
 
+/// The CPU backend's buffers as the fused operations (`linear.rs`, `layer_norm.rs`, `embedding.rs`)
+/// read and make them.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod flex {
+    use burn::backend::flex::{FlexTensor, Layout};
+    use burn::tensor::{Bytes, DType, Shape};
+    use std::borrow::Cow;
+
+    /// A tensor's f32 values in row-major order (a copy only when its layout is not contiguous).
+    pub fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
+        match t.as_slice::<f32>() {
+            Some(slice) => Cow::Borrowed(slice),
+            None => Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("contiguous f32").to_vec()),
+        }
+    }
+
+    /// A tensor owning `values` (no copy: burn's own constructor from bytes copies to realign).
+    pub fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+        FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(shape.into()), DType::F32)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

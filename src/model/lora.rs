@@ -10,6 +10,7 @@ use burn::nn::{Dropout, Linear};
 use burn::tensor::Tensor;
 
 use super::dropout::dropout;
+use super::linear::linear;
 
 #[derive(Module, Debug)]
 pub struct Lora {
@@ -43,10 +44,10 @@ impl LoraLinear {
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match &self.lora {
-            None => self.base_layer.forward(x),
+            None => linear(&self.base_layer, x),
             Some(lora) => {
                 let adapted = lora.lora_b.forward(lora.lora_a.forward(dropout(&lora.dropout, x.clone())));
-                self.base_layer.forward(x) + adapted.mul_scalar(lora.scaling)
+                linear(&self.base_layer, x) + adapted.mul_scalar(lora.scaling)
             }
         }
     }

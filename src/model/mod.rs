@@ -17,11 +17,17 @@ pub mod dropout;
 #[cfg(feature = "trainer")]
 pub mod electra;
 #[cfg(feature = "trainer")]
+pub mod embedding;
+#[cfg(feature = "trainer")]
 pub mod gelu;
 #[cfg(feature = "trainer")]
 pub mod head;
 #[cfg(feature = "trainer")]
 pub mod host;
+#[cfg(feature = "trainer")]
+pub mod layer_norm;
+#[cfg(feature = "trainer")]
+pub mod linear;
 #[cfg(feature = "trainer")]
 pub mod lora;
 pub mod lora_config;
