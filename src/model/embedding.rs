@@ -131,13 +131,10 @@ mod host {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+    use crate::model::host::testing::read;
     use burn::module::Module;
     use burn::nn::EmbeddingConfig;
     use burn::tensor::{Device, Distribution, TensorData};
-
-    fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
-    }
 
     /// The rows looked up, and the table's gradient with repeated ids summed (spread over more
     /// table rows than one parallel task holds), are exactly burn's `Embedding`'s.

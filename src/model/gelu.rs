@@ -3,9 +3,10 @@
 //! On burn's CPU backend the activation ran on one core through a scalar `erff`, and its backward
 //! through a second one plus `expf`: about 18 ms per all-MiniLM-L6-v2 layer and step, a fifth of
 //! the step. Here, on the CPU, one parallel pass over the input computes both GELU and its slope
-//! Φ(x) + x·φ(x) with branch-free arithmetic the compiler vectorizes, and autodiff sees
-//! `(x − detach(x)) · slope + gelu`: exactly the host's values forward, `grad · slope` backward.
-//! Other devices compute the same expression with tensor ops (fusion makes a kernel of them): burn's
+//! Φ(x) + x·φ(x) with branch-free arithmetic the compiler vectorizes, and the backward step (burn's
+//! backend extension, as in `linear.rs`) is `grad · slope`, one parallel pass. Other devices hand
+//! autodiff `(x − detach(x)) · slope + gelu`, computed with tensor ops (fusion makes a kernel of them),
+//! which has exactly that value and derivative: burn's
 //! own GELU backward is the derivative of the *tanh approximation*, through `tanh` of a cubic, and
 //! WGSL's `tanh` may overflow to NaN for large arguments (the spec derives its accuracy from
 //! sinh/cosh). Chromium's SwiftShader does: tanh(88) = 1 but tanh(±100) is NaN (`tests/browser/tanh-probe.mjs`),
@@ -17,45 +18,97 @@
 //! vectorized CPU GELU uses, so the values are those transformers computes on a CPU; GPUs use burn's erf.
 
 use burn::tensor::{Tensor, activation};
-use rayon::prelude::*;
 
-use super::host::{CHUNK, constant, exp, tracked_zero, values};
-use crate::device::in_host_memory;
+use super::host::{exp, tracked_zero};
 
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let device = x.device();
-    if !in_host_memory(&device) {
-        return on_device(x);
+    #[cfg(not(target_arch = "wasm32"))]
+    if crate::device::in_host_memory(&x.device()) {
+        if x.dtype() != burn::tensor::DType::F32 {
+            return activation::gelu(x); // 16-bit: burn's own
+        }
+        return host::gelu(x);
     }
-    let Some(input) = values(&x) else {
-        return activation::gelu(x); // not f32: burn's own
-    };
-    let mut value = vec![0.0f32; input.len()];
-    let tracked = device.is_autodiff();
-    let mut slope = vec![0.0f32; if tracked { input.len() } else { 0 }];
-    if tracked {
-        value
-            .par_chunks_mut(CHUNK)
-            .zip(slope.par_chunks_mut(CHUNK))
-            .zip(input.par_chunks(CHUNK))
-            .for_each(|((value, slope), input)| {
-                for ((v, s), x) in value.iter_mut().zip(slope.iter_mut()).zip(input) {
-                    (*v, *s) = gelu_and_slope(*x);
-                }
+    on_device(x)
+}
+
+/// On the CPU: one parallel pass computes GELU and, under autodiff, its slope, which the backward
+/// step multiplies the gradient by (one parallel pass), through burn's backend extension.
+#[cfg(not(target_arch = "wasm32"))]
+mod host {
+    use burn::backend::autodiff::Autodiff;
+    use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::flex::FlexTensor;
+    use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension, tensor::FloatTensor};
+    use burn::tensor::Tensor;
+    use rayon::prelude::*;
+
+    use super::gelu_and_slope;
+    use crate::model::host::CHUNK;
+    use crate::model::host::flex::{tensor, values};
+
+    pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+        Tensor::from_dispatch(<Dispatch as GeluOps>::gelu(x.into_dispatch()))
+    }
+
+    #[backend_extension(Flex, Autodiff)]
+    pub trait GeluOps: Backend {
+        fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    }
+
+    impl GeluOps for Flex {
+        fn gelu(x: FlexTensor) -> FlexTensor {
+            let input = values(&x);
+            let mut value = vec![0.0f32; input.len()];
+            value.par_chunks_mut(CHUNK).zip(input.par_chunks(CHUNK)).for_each(|(value, input)| {
+                value.iter_mut().zip(input).for_each(|(v, x)| *v = gelu_and_slope(*x).0);
             });
-    } else {
-        value.par_chunks_mut(CHUNK).zip(input.par_chunks(CHUNK)).for_each(|(value, input)| {
-            for (v, x) in value.iter_mut().zip(input) {
-                *v = gelu_and_slope(*x).0;
+            tensor(value, x.shape())
+        }
+    }
+
+    impl<C: CheckpointStrategy> GeluOps for Autodiff<Flex, C> {
+        fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+            match GeluBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => {
+                    let input = values(x.primitive());
+                    let (mut value, mut slope) = (vec![0.0f32; input.len()], vec![0.0f32; input.len()]);
+                    value.par_chunks_mut(CHUNK).zip(slope.par_chunks_mut(CHUNK)).zip(input.par_chunks(CHUNK)).for_each(
+                        |((value, slope), input)| {
+                            for ((v, s), x) in value.iter_mut().zip(slope.iter_mut()).zip(input) {
+                                (*v, *s) = gelu_and_slope(*x);
+                            }
+                        },
+                    );
+                    let shape = x.primitive().shape();
+                    prep.finish(slope, tensor(value, shape))
+                }
+                OpsKind::UnTracked(prep) => prep.finish(Flex::gelu(x.into_primitive())),
             }
-        });
+        }
     }
-    let value = constant(value, &x, &device);
-    if !tracked {
-        return value;
+
+    #[derive(Debug)]
+    struct GeluBackward;
+
+    impl Backward<Flex, 1> for GeluBackward {
+        /// GELU's slope at each input.
+        type State = Vec<f32>;
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let grad: FlexTensor = grads.consume::<Flex>(&ops.node);
+            let [Some(node)] = ops.parents else { return };
+            let slope = ops.state;
+            let upstream = values(&grad);
+            let mut dx = vec![0.0f32; slope.len()];
+            dx.par_chunks_mut(CHUNK).zip(slope.par_chunks(CHUNK)).zip(upstream.par_chunks(CHUNK)).for_each(
+                |((dx, slope), g)| dx.iter_mut().zip(slope).zip(g).for_each(|((d, s), g)| *d = g * s),
+            );
+            grads.register::<Flex>(node.id, tensor(dx, grad.shape()));
+        }
     }
-    let slope = constant(slope, &x, &device);
-    tracked_zero(x) * slope + value
 }
 
 /// GELU on a device's own kernels: `(x − detach x) · slope + gelu(x)` with slope Φ(x) + x·φ(x), all
@@ -76,6 +129,7 @@ const INV_SQRT_2PI: f32 = 0.398_942_28;
 
 /// GELU(x) and its derivative Φ(x) + x·φ(x), sharing erf's exponential: φ(x) = exp(−x²/2)/√(2π).
 #[inline(always)]
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))] // the CPU's (and the tests')
 fn gelu_and_slope(x: f32) -> (f32, f32) {
     let z = x * std::f32::consts::FRAC_1_SQRT_2;
     let t = 1.0 / (0.327_591_1 * z.abs() + 1.0);

@@ -74,6 +74,24 @@ pub mod flex {
     }
 }
 
+/// What the tests of the fused operations share: a tensor's values, compared with burn's.
+#[cfg(test)]
+pub mod testing {
+    use burn::tensor::Tensor;
+
+    pub fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+    }
+
+    /// Each of `ours` within `tolerance` (relative, plus as much absolute) of burn's.
+    pub fn assert_close(ours: &[f32], burns: &[f32], tolerance: f32, what: &str) {
+        assert_eq!(ours.len(), burns.len(), "{what}");
+        for (a, b) in ours.iter().zip(burns) {
+            assert!((a - b).abs() < tolerance * (1.0 + b.abs()), "{what}: {a} vs burn's {b}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

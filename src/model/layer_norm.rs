@@ -258,20 +258,10 @@ mod host {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+    use crate::model::host::testing::{assert_close, read};
     use burn::module::{Module, Param};
     use burn::nn::LayerNormConfig;
     use burn::tensor::{Device, Distribution};
-
-    fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
-    }
-
-    fn close(ours: &[f32], burns: &[f32], what: &str) {
-        assert_eq!(ours.len(), burns.len(), "{what}");
-        for (a, b) in ours.iter().zip(burns) {
-            assert!((a - b).abs() < 2e-5 * (1.0 + b.abs()), "{what}: {a} vs burn's {b}");
-        }
-    }
 
     /// `norm(x + residual)` and `norm(x)`: values and the gradients of x, the residual, γ and β are
     /// those of burn's `LayerNorm` after the sum; a frozen norm passes the input's gradient on.
@@ -301,21 +291,21 @@ mod tests {
                 (read(y), read(x.grad(&g).unwrap()), r.grad(&g).map(read), params)
             };
             let (ours, burns) = (run(true), run(false));
-            close(&ours.0, &burns.0, "values");
-            close(&ours.1, &burns.1, "input's gradient");
+            assert_close(&ours.0, &burns.0, 2e-5, "values");
+            assert_close(&ours.1, &burns.1, 2e-5, "input's gradient");
             assert_eq!(ours.2.is_some(), with_residual);
             if let (Some(a), Some(b)) = (&ours.2, &burns.2) {
-                close(a, b, "residual's gradient");
+                assert_close(a, b, 2e-5, "residual's gradient");
             }
             for (name, (a, b)) in ["γ", "β"].iter().zip(ours.3.iter().zip(&burns.3)) {
                 assert_eq!(a.is_some(), !frozen, "{name}'s gradient only when trained");
                 if let (Some(a), Some(b)) = (a, b) {
-                    close(a, b, &format!("{name}'s gradient"));
+                    assert_close(a, b, 2e-5, &format!("{name}'s gradient"));
                 }
             }
         }
         let plain = norm.valid();
         let (x, r) = (x.inner(), r.inner());
-        close(&read(add_norm(&plain, eps, x.clone(), Some(r.clone()))), &read(plain.forward(x + r)), "without autodiff");
+        assert_close(&read(add_norm(&plain, eps, x.clone(), Some(r.clone()))), &read(plain.forward(x + r)), 2e-5, "without autodiff");
     }
 }

@@ -236,20 +236,10 @@ mod host {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+    use crate::model::host::testing::{assert_close, read};
     use burn::module::Module;
     use burn::nn::LinearConfig;
     use burn::tensor::{Device, Distribution};
-
-    fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
-    }
-
-    fn close(ours: &[f32], burns: &[f32], what: &str) {
-        assert_eq!(ours.len(), burns.len(), "{what}");
-        for (a, b) in ours.iter().zip(burns) {
-            assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "{what}: {a} vs burn's {b}");
-        }
-    }
 
     /// Values and the gradients of input, weight and bias are those of burn's `Linear`; a frozen
     /// weight gets none and the input still does; without autodiff, the same values.
@@ -270,16 +260,16 @@ mod tests {
                 (read(y), read(x.grad(&g).unwrap()), weight, bias)
             };
             let (ours, burns) = (run(true), run(false));
-            close(&ours.0, &burns.0, "values");
-            close(&ours.1, &burns.1, "input's gradient");
+            assert_close(&ours.0, &burns.0, 1e-5, "values");
+            assert_close(&ours.1, &burns.1, 1e-5, "input's gradient");
             assert_eq!(ours.2.is_some(), !frozen, "a weight gradient only when trained");
             if let (Some(a), Some(b)) = (&ours.2, &burns.2) {
-                close(a, b, "weight's gradient");
-                close(ours.3.as_ref().unwrap(), burns.3.as_ref().unwrap(), "bias's gradient");
+                assert_close(a, b, 1e-5, "weight's gradient");
+                assert_close(ours.3.as_ref().unwrap(), burns.3.as_ref().unwrap(), 1e-5, "bias's gradient");
             }
         }
         let plain = layer.valid();
         let x = x.inner();
-        close(&read(linear(&plain, x.clone())), &read(plain.forward(x)), "without autodiff");
+        assert_close(&read(linear(&plain, x.clone())), &read(plain.forward(x)), 1e-5, "without autodiff");
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! Under autodiff burn composes softmax from five operations (max, subtract, exp, sum, divide),
 //! each a single-threaded pass on the CPU backend, and differentiates each: with the scaling and
-//! the mask, about 3 ms per all-MiniLM-L6-v2 layer and step. Here the probabilities y are computed
-//! without autodiff (on the CPU in one parallel pass over the rows), and autodiff is handed an
-//! expression with y's value and the softmax's derivative. That derivative is the symmetric
+//! the mask, about 3 ms per all-MiniLM-L6-v2 layer and step. On the CPU the probabilities (and the
+//! dropped ones) are one operation with its own backward step, one parallel pass over the rows each
+//! way (`host` below). On other devices y is computed without autodiff by burn's softmax, and
+//! autodiff is handed an expression with y's value and the softmax's derivative. That derivative is the symmetric
 //! c·(diag(y) − y·yᵀ) (c = 1/√head_dim), so with w = c·(x − detach(x)) (zero):
 //!
 //!   y ⊙ (w − Σ_keys(y ⊙ w)) + y
@@ -21,14 +22,14 @@
 //!
 //! the first product gives V its gradient from the constant d, the second (zero) gives the scores
 //! theirs, and only y and d are kept: 75 MB less for bert-base at batch 8 and 128 tokens, on every
-//! device. It costs one product of zeros in the forward pass.
+//! device (the CPU's operation keeps the same two). It costs one product of zeros in the forward pass.
 
 use burn::nn::Dropout;
 use burn::tensor::{DType, Tensor, activation};
-use rayon::prelude::*;
 
 use super::dropout;
-use super::host::{constant, exp, tracked_zero, values};
+use super::host::tracked_zero;
+#[cfg(not(target_arch = "wasm32"))]
 use crate::device::in_host_memory;
 
 /// dropout(softmax(`scores` / √`head_dim` + `mask`)) · `values`, and the probabilities before
@@ -40,6 +41,11 @@ pub fn attend(scores: Tensor<4>, head_dim: usize, mask: Tensor<4>, layer: &Dropo
         DType::F32 => dropout::mask(layer, &scores),
         _ => None,
     };
+    #[cfg(not(target_arch = "wasm32"))]
+    if in_host_memory(&scores.device()) && scores.dtype() == DType::F32 {
+        let (dropped, probs) = host::softmax(scores, mask, drop, head_dim);
+        return (dropped.matmul(values), probs);
+    }
     let Some(drop) = drop else {
         let probs = attention_probs(scores, head_dim, mask);
         return (dropout::dropout(layer, probs.clone()).matmul(values), probs);
@@ -62,6 +68,10 @@ pub fn attention_probs(scores: Tensor<4>, head_dim: usize, mask: Tensor<4>) -> T
         return attention_probs(scores.cast(DType::F32), head_dim, mask).cast(dtype);
     }
     let device = scores.device();
+    #[cfg(not(target_arch = "wasm32"))]
+    if in_host_memory(&device) {
+        return host::softmax(scores, mask, None, head_dim).0;
+    }
     if !device.is_autodiff() {
         return probabilities(&scores, head_dim, &mask);
     }
@@ -71,30 +81,157 @@ pub fn attention_probs(scores: Tensor<4>, head_dim: usize, mask: Tensor<4>) -> T
     probs.clone() * centred + probs
 }
 
-/// The probabilities' values, without autodiff: on the CPU in one parallel pass here, elsewhere
-/// by burn's softmax.
+/// The probabilities' values, without autodiff, by burn's softmax (the CPU's are `host::softmax`).
 fn probabilities(scores: &Tensor<4>, head_dim: usize, mask: &Tensor<4>) -> Tensor<4> {
-    let device = scores.device();
     let sqrt_d = (head_dim as f64).sqrt();
-    // (`values` reads the tensor: only on the CPU, where that costs a copy and no wait)
-    let host = in_host_memory(&device).then(|| values(scores).zip(values(mask))).flatten();
-    let Some((input, additive)) = host else {
-        return activation::softmax(scores.clone().inner().div_scalar(sqrt_d) + mask.clone().inner(), 3);
-    };
-    let [batch, heads, queries, keys] = scores.dims();
-    assert_eq!(mask.dims(), [batch, 1, 1, keys], "attention mask shape");
-    let sqrt_d = sqrt_d as f32;
-    let mut probs = vec![0.0f32; input.len()];
-    // one task per (batch, head): `queries` rows of `keys`
-    probs
-        .par_chunks_mut(queries * keys)
-        .zip(input.par_chunks(queries * keys))
-        .enumerate()
-        .for_each(|(i, (probs, input))| {
+    activation::softmax(scores.clone().inner().div_scalar(sqrt_d) + mask.clone().inner(), 3)
+}
+
+/// On the CPU, the probabilities (and, in training, the dropped probabilities) as one operation with
+/// its own backward step (burn's backend extension, as in `linear.rs`): one parallel pass over the
+/// rows each way, where the expression above costs eight tensor operations on one thread and a
+/// product of zeros with the values. Kept for the backward pass: y, and d = m ⊙ y with dropout on.
+#[cfg(not(target_arch = "wasm32"))]
+mod host {
+    use burn::backend::autodiff::Autodiff;
+    use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::flex::FlexTensor;
+    use burn::backend::{AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension, tensor::FloatTensor};
+    use burn::tensor::Tensor;
+    use rayon::prelude::*;
+
+    use crate::model::host::{CHUNK, exp};
+    use crate::model::host::flex::{tensor, values};
+
+    /// (dropout(softmax(`scores` / √`head_dim` + `mask`)), softmax(…)); without a `drop` mask the
+    /// two are the same tensor. Only the first is differentiated.
+    pub fn softmax(scores: Tensor<4>, mask: Tensor<4>, drop: Option<Tensor<4>>, head_dim: usize) -> (Tensor<4>, Tensor<4>) {
+        let scale = (head_dim as f64).sqrt();
+        let (scores, mask) = (scores.into_dispatch(), mask.into_dispatch());
+        match drop {
+            None => {
+                let probs = Tensor::<4>::from_dispatch(<Dispatch as AttentionOps>::softmax(scores, mask, scale));
+                (probs.clone(), probs)
+            }
+            Some(drop) => {
+                let (dropped, probs) = <Dispatch as AttentionOps>::dropped_softmax(scores, mask, drop.into_dispatch(), scale);
+                (Tensor::from_dispatch(dropped), Tensor::from_dispatch(probs))
+            }
+        }
+    }
+
+    #[backend_extension(Flex, Autodiff)]
+    pub trait AttentionOps: Backend {
+        /// softmax(`scores` / `scale` + `mask`) over the last dimension; `mask` [batch, 1, 1, keys].
+        fn softmax(scores: FloatTensor<Self>, mask: FloatTensor<Self>, scale: f64) -> FloatTensor<Self>;
+        /// (`drop` ⊙ softmax(…), softmax(…)); only the first is differentiated.
+        fn dropped_softmax(
+            scores: FloatTensor<Self>,
+            mask: FloatTensor<Self>,
+            drop: FloatTensor<Self>,
+            scale: f64,
+        ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    }
+
+    impl AttentionOps for Flex {
+        fn softmax(scores: FlexTensor, mask: FlexTensor, scale: f64) -> FlexTensor {
+            tensor(probabilities(&scores, &mask, scale), scores.shape())
+        }
+
+        fn dropped_softmax(scores: FlexTensor, mask: FlexTensor, drop: FlexTensor, scale: f64) -> (FlexTensor, FlexTensor) {
+            let probs = probabilities(&scores, &mask, scale);
+            let dropped = times(&probs, &values(&drop));
+            (tensor(dropped, scores.shape()), tensor(probs, scores.shape()))
+        }
+    }
+
+    impl<C: CheckpointStrategy> AttentionOps for Autodiff<Flex, C> {
+        fn softmax(scores: FloatTensor<Self>, mask: FloatTensor<Self>, scale: f64) -> FloatTensor<Self> {
+            let shape = scores.primitive().shape();
+            let probs = probabilities(scores.primitive(), mask.primitive(), scale);
+            match SoftmaxBackward.prepare::<C>([scores.node()]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => {
+                    let probs = tensor(probs, shape);
+                    prep.finish((probs.clone(), None, scale as f32), probs)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(tensor(probs, shape)),
+            }
+        }
+
+        fn dropped_softmax(
+            scores: FloatTensor<Self>,
+            mask: FloatTensor<Self>,
+            drop: FloatTensor<Self>,
+            scale: f64,
+        ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+            let shape = scores.primitive().shape();
+            let probs = probabilities(scores.primitive(), mask.primitive(), scale);
+            let dropped = tensor(times(&probs, &values(drop.primitive())), shape.clone());
+            let probs = tensor(probs, shape);
+            let constant = <Self as AutodiffBackend>::from_inner(probs.clone());
+            match SoftmaxBackward.prepare::<C>([scores.node()]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => (prep.finish((probs, Some(dropped.clone()), scale as f32), dropped), constant),
+                OpsKind::UnTracked(prep) => (prep.finish(dropped), constant),
+            }
+        }
+    }
+
+    #[derive(Debug)]
+    struct SoftmaxBackward;
+
+    impl Backward<Flex, 1> for SoftmaxBackward {
+        /// y, d (with dropout) and √head_dim: the scores' gradient is (p ⊙ g − y·Σ_keys(p ⊙ g)) / √head_dim,
+        /// p = d with dropout, y without.
+        type State = (FlexTensor, Option<FlexTensor>, f32);
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let grad: FlexTensor = grads.consume::<Flex>(&ops.node);
+            let [Some(node)] = ops.parents else { return };
+            let (probs, dropped, scale) = ops.state;
+            let shape = grad.shape();
+            let keys = shape[shape.num_dims() - 1];
+            let (g, y) = (values(&grad), values(&probs));
+            let p = dropped.as_ref().map(values);
+            let p = p.as_deref().unwrap_or(&y);
+            let mut ds = vec![0.0f32; g.len()];
+            ds.par_chunks_mut(keys * 64).zip(g.par_chunks(keys * 64)).zip(y.par_chunks(keys * 64)).zip(p.par_chunks(keys * 64)).for_each(
+                |(((ds, g), y), p)| {
+                    for (((ds, g), y), p) in ds.chunks_mut(keys).zip(g.chunks(keys)).zip(y.chunks(keys)).zip(p.chunks(keys)) {
+                        let dot: f32 = p.iter().zip(g).map(|(p, g)| p * g).sum();
+                        for (((d, g), y), p) in ds.iter_mut().zip(g).zip(y).zip(p) {
+                            *d = (p * g - y * dot) / scale;
+                        }
+                    }
+                },
+            );
+            grads.register::<Flex>(node.id, tensor(ds, shape));
+        }
+    }
+
+    fn times(a: &[f32], b: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0f32; a.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK))
+            .zip(b.par_chunks(CHUNK))
+            .for_each(|((o, a), b)| o.iter_mut().zip(a).zip(b).for_each(|((o, a), b)| *o = a * b));
+        out
+    }
+
+    /// softmax(`scores` / `scale` + `mask`) over the keys, one task per (batch, head).
+    fn probabilities(scores: &FlexTensor, mask: &FlexTensor, scale: f64) -> Vec<f32> {
+        let shape = scores.shape();
+        let [batch, heads, queries, keys] = [shape[0], shape[1], shape[2], shape[3]];
+        assert_eq!(mask.shape().num_elements(), batch * keys, "attention mask shape");
+        let (input, additive) = (values(scores), values(mask));
+        let scale = scale as f32;
+        let mut probs = vec![0.0f32; input.len()];
+        probs.par_chunks_mut(queries * keys).zip(input.par_chunks(queries * keys)).enumerate().for_each(|(i, (probs, input))| {
             let mask = &additive[(i / heads) * keys..][..keys];
             for (row, x) in probs.chunks_exact_mut(keys).zip(input.chunks_exact(keys)) {
                 for ((p, x), m) in row.iter_mut().zip(x).zip(mask) {
-                    *p = x / sqrt_d + m;
+                    *p = x / scale + m;
                 }
                 let max = row.iter().fold(f32::NEG_INFINITY, |a, b| a.max(*b));
                 for p in row.iter_mut() {
@@ -106,7 +243,8 @@ fn probabilities(scores: &Tensor<4>, head_dim: usize, mask: &Tensor<4>) -> Tenso
                 }
             }
         });
-    constant(probs, scores, &device.without_autodiff())
+        probs
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,10 @@ fn the_gpu_check_runs_whole_on_the_cpu() {
         .args(["--steps", "2", "--warmup", "1", "--recipe-max-steps", "6"])
         .args(["--data", glue("MRPC").to_str().unwrap(), "--out", out.path().to_str().unwrap()])
         .env("WEBTUNE_BIN", env!("CARGO_BIN_EXE_webtune"))
+        // The script's 150 s per part is a GPU machine's budget. On a new CI machine lavapipe compiles
+        // every kernel first (Mesa's shader cache empty) beside the other tests: the wgpu bench took
+        // over 150 s there (2026-12-07), which is not what this test checks.
+        .env("GPU_CHECK_LIMIT_S", "900")
         .current_dir(root())
         .status()
         .unwrap();
