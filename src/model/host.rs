@@ -2,20 +2,15 @@
 //!
 //! burn's CPU backend runs each element-wise operation on one thread, one pass over memory per
 //! operation, and an autodiff graph adds as many again backward; the matrix products, which it
-//! spreads over all cores, were left waiting. For the few operations that dominated a training
-//! step (GELU, the attention softmax, dropout masks), the model reads the input once, computes
-//! value and derivative in one parallel pass here, and hands autodiff the cheapest expression with
-//! that value and that derivative (see `gelu.rs`, `softmax.rs`).
+//! spreads over all cores, were left waiting. What the CPU's own operations share lives here: the
+//! task size, a vectorisable `exp`, the constants dropout's masks become, and (`flex`) reading and
+//! making the CPU backend's buffers for the operations with their own backward step (`linear.rs`,
+//! `layer_norm.rs`, `embedding.rs`, `gelu.rs`, `softmax.rs`).
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 /// Elements per parallel task: large enough that the split costs nothing beside the arithmetic.
 pub const CHUNK: usize = 16 * 1024;
-
-/// The values of `x` (f32), or `None` for another element type.
-pub fn values<const D: usize>(x: &Tensor<D>) -> Option<Vec<f32>> {
-    x.clone().inner().into_data().try_into_vec::<f32>().ok()
-}
 
 /// A constant tensor (no gradient) of `values` shaped like `like` and of its element type, on `device`.
 pub fn constant<const D: usize>(values: Vec<f32>, like: &Tensor<D>, device: &Device) -> Tensor<D> {
