@@ -15,6 +15,7 @@ use {
     crate::error::Error,
     crate::model::lora_config::LoraConfig,
     crate::model::weights::{Exporter, Vars, WeightFile},
+    crate::model::tokens::TokenRows,
     crate::model::{BertConfig, BertInput, SequenceClassifier},
     crate::train::adamw::AdamW,
     crate::train::{AdamWSettings, cross_entropy},
@@ -131,6 +132,7 @@ impl Golden {
         Ok(BertInput {
             input_ids: Tensor::from_data(TensorData::new(ids, shape), device),
             token_type_ids: Tensor::from_data(TensorData::new(types, shape), device),
+            tokens: TokenRows::new(&mask, shape[0], shape[1], device),
             attention_mask: Tensor::from_data(TensorData::new(mask, shape), device),
         })
     }

@@ -9,6 +9,7 @@ use rand::seq::SliceRandom;
 use super::label::Labels;
 use super::tokenize::Encoded;
 use crate::model::BertInput;
+use crate::model::tokens::TokenRows;
 
 pub struct Batch {
     pub input: BertInput,
@@ -77,6 +78,7 @@ pub fn collate_to(examples: &[&Encoded], labels: Option<&Labels>, pad_id: u32, m
     let input = BertInput {
         input_ids: Tensor::from_data(TensorData::new(ids, [size, seq]), device),
         token_type_ids: Tensor::from_data(TensorData::new(types, [size, seq]), device),
+        tokens: TokenRows::new(&mask, size, seq, device),
         attention_mask: Tensor::from_data(TensorData::new(mask, [size, seq]), device),
     };
     let labels = labels.map(|labels| match labels {

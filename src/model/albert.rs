@@ -6,7 +6,7 @@
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 
-use super::bert::{BertEmbeddings, BertInput, BertLayer, SequenceClassifierOutput, additive_mask, first_token, run_layers};
+use super::bert::{BertEmbeddings, BertInput, BertLayer, SequenceClassifierOutput, run_layers};
 use super::config::{BertConfig, Family};
 use super::dropout::dropout;
 use super::lora::LoraLinear;
@@ -75,14 +75,13 @@ impl AlbertForSequenceClassification {
     /// Logits, the pooled output they came from, and the last layer's attention if asked for.
     pub fn forward(&self, input: BertInput, output_attentions: bool) -> SequenceClassifierOutput {
         let a = &self.albert;
-        let mask = additive_mask(input.attention_mask);
-        let x = a.embeddings.forward(input.input_ids, input.token_type_ids);
+        let x = a.embeddings.forward(input.input_ids.clone(), input.token_type_ids.clone());
         let x = a.embedding_hidden_mapping_in.forward(x);
         let groups = a.albert_layer_groups.len();
         // transformers: step i runs group int(i / (num_hidden_layers / num_hidden_groups))
         let steps = (0..a.num_hidden_layers).flat_map(|i| &a.albert_layer_groups[((i * groups) / a.num_hidden_layers).min(groups - 1)]);
-        let (x, attention) = run_layers(steps, x, mask, output_attentions);
-        let pooled = a.pooler.forward(first_token(x)).tanh();
+        let (first, attention) = run_layers(steps, x, &input, output_attentions);
+        let pooled = a.pooler.forward(first).tanh();
         let logits = self.classifier.forward(dropout(&self.dropout, pooled.clone()));
         SequenceClassifierOutput { logits, features: pooled, attention }
     }

@@ -13,11 +13,12 @@ use burn::tensor::{Int, Tensor};
 
 use super::config::{Activation, BertConfig, Family, LayerLayout};
 use super::layer_norm::add_norm;
-use super::dropout::dropout;
+use super::dropout::{dropout, dropout_rows};
 use super::embedding::embed;
 use super::gelu::gelu;
 use super::lora::LoraLinear;
 use super::softmax::attend;
+use super::tokens::TokenRows;
 use super::weights::{Exporter, Vars};
 use crate::error::Result;
 
@@ -30,6 +31,8 @@ pub struct BertInput {
     pub token_type_ids: Tensor<2, Int>,
     /// [batch, seq], 1.0 for real tokens and 0.0 for padding.
     pub attention_mask: Tensor<2>,
+    /// The rows the encoder computes (on the CPU, the tokens only).
+    pub tokens: TokenRows,
 }
 
 /// What a forward pass gives besides the logits, as transformers' `SequenceClassifierOutput`.
@@ -141,17 +144,25 @@ impl BertSelfAttention {
         ex.dense(&format!("{p}.{}", n.value), &self.value);
     }
 
-    /// `mask` is additive, [batch, 1, 1, seq]: 0 for tokens, a large negative for padding. With
-    /// `keep_probs`, also the attention probabilities (before dropout, which is off in eval mode).
-    pub fn forward(&self, x: Tensor<3>, mask: Tensor<4>, keep_probs: bool) -> (Tensor<3>, Option<Tensor<4>>) {
-        let [batch, seq, hidden] = x.dims();
-        let head_dim = hidden / self.num_heads;
-        let heads = |t: Tensor<3>| t.reshape([batch, seq, self.num_heads, head_dim]).swap_dims(1, 2);
-        let q = heads(self.query.forward(x.clone()));
-        let k = heads(self.key.forward(x.clone()));
-        let v = heads(self.value.forward(x));
+    /// What the rows `queries` (at `at`) attend to in `x`, the encoder's `rows` [rows, hidden]
+    /// (the queries are `x` itself but in the last layer). `mask` is additive, [batch, 1, 1, seq]:
+    /// 0 for tokens, a large negative for padding. With `keep_probs`, also the attention
+    /// probabilities (before dropout, which is off in eval mode).
+    pub fn forward(
+        &self,
+        queries: Tensor<2>,
+        at: &TokenRows,
+        x: Tensor<2>,
+        rows: &TokenRows,
+        mask: Tensor<4>,
+        keep_probs: bool,
+    ) -> (Tensor<2>, Option<Tensor<4>>) {
+        let head_dim = x.dims()[1] / self.num_heads;
+        let q = at.to_heads(self.query.forward(queries), self.num_heads);
+        let k = rows.to_heads(self.key.forward(x.clone()), self.num_heads);
+        let v = rows.to_heads(self.value.forward(x), self.num_heads);
         let (context, probs) = attend(q.matmul(k.swap_dims(2, 3)), head_dim, mask, &self.dropout, v);
-        (context.swap_dims(1, 2).reshape([batch, seq, hidden]), keep_probs.then_some(probs))
+        (at.from_heads(context), keep_probs.then_some(probs))
     }
 }
 
@@ -182,8 +193,9 @@ impl BertResidual {
         ex.layer_norm(norm, &self.layer_norm);
     }
 
-    pub fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        add_norm(&self.layer_norm, self.layer_norm_eps, dropout(&self.dropout, self.dense.forward(x)), Some(residual))
+    pub fn forward(&self, x: Tensor<2>, residual: Tensor<2>, rows: &TokenRows) -> Tensor<2> {
+        let dropped = dropout_rows(&self.dropout, self.dense.forward(x), rows);
+        add_norm(&self.layer_norm, self.layer_norm_eps, dropped, Some(residual))
     }
 }
 
@@ -228,30 +240,67 @@ impl BertLayer {
         self.output.export(ex, &name(n.output_dense), &name(n.output_norm));
     }
 
-    /// The layer's output and, with `keep_probs`, its attention probabilities.
-    pub fn forward(&self, x: Tensor<3>, mask: Tensor<4>, keep_probs: bool) -> (Tensor<3>, Option<Tensor<4>>) {
-        let (context, probs) = self.attention.forward(x.clone(), mask, keep_probs);
-        let attended = self.attention_output.forward(context, x);
+    /// The layer's output for the encoder's `rows` ([rows, hidden]) and, with `keep_probs`, its
+    /// attention probabilities.
+    pub fn forward(&self, x: Tensor<2>, rows: &TokenRows, mask: Tensor<4>, keep_probs: bool) -> (Tensor<2>, Option<Tensor<4>>) {
+        self.forward_at(x.clone(), rows, x, rows, mask, keep_probs)
+    }
+
+    /// The layer's output at each sequence's first token only, [batch, hidden]: all the last layer
+    /// needs to give, since the head reads nothing else. Keys and values are still every row's;
+    /// the queries, the attention's output and the MLP are the first tokens' (for all-MiniLM-L6-v2,
+    /// a seventh of the encoder's arithmetic not done). Their dropout masks are the ones the whole
+    /// layer draws there.
+    pub fn forward_first(&self, x: Tensor<2>, rows: &TokenRows, mask: Tensor<4>) -> Tensor<2> {
+        let firsts = TokenRows::padded(rows.batch, 1);
+        self.forward_at(rows.first(x.clone()), &firsts, x, rows, mask, false).0
+    }
+
+    /// The layer's output at the rows `queries` (at `at`) of `x` (at `rows`).
+    fn forward_at(
+        &self,
+        queries: Tensor<2>,
+        at: &TokenRows,
+        x: Tensor<2>,
+        rows: &TokenRows,
+        mask: Tensor<4>,
+        keep_probs: bool,
+    ) -> (Tensor<2>, Option<Tensor<4>>) {
+        let (context, probs) = self.attention.forward(queries.clone(), at, x, rows, mask, keep_probs);
+        let attended = self.attention_output.forward(context, queries, at);
         let h = self.intermediate.forward(attended.clone());
-        (self.output.forward(activate(self.activation, h), attended), probs)
+        (self.output.forward(activate(self.activation, h), attended, at), probs)
     }
 }
 
-/// `layers` in order over `x` (every family's encoder: ALBERT's repeats a group's layers); with
-/// `output_attentions`, also the last layer's attention probabilities.
+/// `layers` in order over `x` [batch, seq, hidden] (every family's encoder: ALBERT's repeats a
+/// group's layers), computing the rows `input.tokens` names: the last hidden state of each
+/// sequence's first token ([CLS] or `<s>`, what every head reads), [batch, hidden], and with
+/// `output_attentions` the last layer's attention probabilities.
 pub fn run_layers<'a>(
     layers: impl IntoIterator<Item = &'a BertLayer>,
-    mut x: Tensor<3>,
-    mask: Tensor<4>,
+    x: Tensor<3>,
+    input: &BertInput,
     output_attentions: bool,
-) -> (Tensor<3>, Option<Tensor<4>>) {
+) -> (Tensor<2>, Option<Tensor<4>>) {
+    let rows = &input.tokens;
+    let mask = additive_mask(input.attention_mask.clone());
+    let mut x = rows.pack(x);
     let mut layers = layers.into_iter().peekable();
-    let mut attention = None;
     while let Some(layer) = layers.next() {
-        let last = layers.peek().is_none();
-        (x, attention) = layer.forward(x, mask.clone(), output_attentions && last);
+        if layers.peek().is_none() {
+            // The last layer: its probabilities are all asked for, or only the first tokens go on.
+            return match output_attentions {
+                true => {
+                    let (x, attention) = layer.forward(x, rows, mask, true);
+                    (rows.first(x), attention)
+                }
+                false => (layer.forward_first(x, rows, mask), None),
+            };
+        }
+        x = layer.forward(x, rows, mask.clone(), false).0;
     }
-    (x, attention)
+    (rows.first(x), None)
 }
 
 pub fn activate<const D: usize>(activation: Activation, x: Tensor<D>) -> Tensor<D> {
@@ -266,12 +315,6 @@ pub fn activate<const D: usize>(activation: Activation, x: Tensor<D>) -> Tensor<
 pub fn additive_mask(attention_mask: Tensor<2>) -> Tensor<4> {
     let [batch, seq] = attention_mask.dims();
     (attention_mask.neg() + 1.0).mul_scalar(f32::MIN).reshape([batch, 1, 1, seq])
-}
-
-/// The hidden state of each sequence's first token ([CLS] or `<s>`): what every head reads.
-pub fn first_token(x: Tensor<3>) -> Tensor<2> {
-    let [batch, _, hidden] = x.dims();
-    x.slice([0..batch, 0..1, 0..hidden]).reshape([batch, hidden])
 }
 
 #[derive(Module, Debug)]
@@ -310,24 +353,22 @@ impl BertModel {
         }
     }
 
-    /// The encoder's layers over `x` (embeddings already projected to the hidden size), and with
-    /// `output_attentions` the last layer's attention probabilities.
-    pub fn encode(&self, x: Tensor<3>, attention_mask: Tensor<2>, output_attentions: bool) -> (Tensor<3>, Option<Tensor<4>>) {
-        run_layers(&self.layer, x, additive_mask(attention_mask), output_attentions)
+    /// The encoder's layers over `x` (embeddings already projected to the hidden size): the first
+    /// token's last hidden state, and with `output_attentions` the last layer's attention probabilities.
+    pub fn encode(&self, x: Tensor<3>, input: &BertInput, output_attentions: bool) -> (Tensor<2>, Option<Tensor<4>>) {
+        run_layers(&self.layer, x, input, output_attentions)
     }
 
-    /// Returns the last hidden state [batch, seq, hidden], the pooled output [batch, hidden]
-    /// (without a pooler, the first token's hidden state), and the last layer's attention
-    /// probabilities with `output_attentions`.
-    pub fn forward(&self, input: BertInput, output_attentions: bool) -> (Tensor<3>, Tensor<2>, Option<Tensor<4>>) {
-        let x = self.embeddings.forward(input.input_ids, input.token_type_ids);
-        let (x, attention) = self.encode(x, input.attention_mask, output_attentions);
-        let first = first_token(x.clone());
+    /// Returns the pooled output [batch, hidden] (without a pooler, the first token's last hidden
+    /// state), and the last layer's attention probabilities with `output_attentions`.
+    pub fn forward(&self, input: BertInput, output_attentions: bool) -> (Tensor<2>, Option<Tensor<4>>) {
+        let x = self.embeddings.forward(input.input_ids.clone(), input.token_type_ids.clone());
+        let (first, attention) = self.encode(x, &input, output_attentions);
         let pooled = match &self.pooler {
             Some(pooler) => pooler.forward(first).tanh(),
             None => first,
         };
-        (x, pooled, attention)
+        (pooled, attention)
     }
 }
 
@@ -355,7 +396,7 @@ impl BertForSequenceClassification {
 
     /// Logits, the pooled output they came from, and the last layer's attention if asked for.
     pub fn forward(&self, input: BertInput, output_attentions: bool) -> SequenceClassifierOutput {
-        let (_, pooled, attention) = self.bert.forward(input, output_attentions);
+        let (pooled, attention) = self.bert.forward(input, output_attentions);
         let logits = self.classifier.forward(dropout(&self.dropout, pooled.clone()));
         SequenceClassifierOutput { logits, features: pooled, attention }
     }

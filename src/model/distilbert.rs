@@ -4,7 +4,7 @@
 
 use burn::module::Module;
 
-use super::bert::{BertEmbeddings, BertInput, BertLayer, SequenceClassifierOutput, additive_mask, first_token, run_layers};
+use super::bert::{BertEmbeddings, BertInput, BertLayer, SequenceClassifierOutput, run_layers};
 use super::config::{Activation, BertConfig, Family};
 use super::head::ClassificationHead;
 use super::weights::{Exporter, Vars};
@@ -55,10 +55,8 @@ impl DistilBertForSequenceClassification {
     }
 
     pub fn forward(&self, input: BertInput, output_attentions: bool) -> SequenceClassifierOutput {
-        let mask = additive_mask(input.attention_mask);
-        let x = self.distilbert.embeddings.forward(input.input_ids, input.token_type_ids);
-        let (x, attention) = run_layers(&self.distilbert.layer, x, mask, output_attentions);
-        let first = first_token(x);
+        let x = self.distilbert.embeddings.forward(input.input_ids.clone(), input.token_type_ids.clone());
+        let (first, attention) = run_layers(&self.distilbert.layer, x, &input, output_attentions);
         SequenceClassifierOutput { logits: self.classifier.forward(first.clone()), features: first, attention }
     }
 }

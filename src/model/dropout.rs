@@ -16,6 +16,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use rayon::prelude::*;
 
 use super::host::{CHUNK, constant};
+use super::tokens::TokenRows;
 use crate::device::in_host_memory;
 
 /// The host generator for CPU masks, seeded with the device by [`seed`]. Process-wide, like burn's
@@ -77,29 +78,41 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A mask of `dims` ([batch, …, row]) keyed per example: element (b, i₁, …, j) kept when
-/// mix(row key + j) falls below `threshold`, the row key mixing (pass key, example b, i₁, …).
-fn keyed_mask(key: u64, examples: &[u64], dims: &[usize], threshold: u32, scale: f32) -> Vec<f32> {
-    let row = *dims.last().unwrap_or(&1);
-    let rows_per_example = dims[1..dims.len().saturating_sub(1)].iter().product::<usize>();
-    let mut mask = vec![0.0f32; dims.iter().product()];
-    mask.par_chunks_mut(row.max(1)).with_min_len((CHUNK / row.max(1)).max(1)).enumerate().for_each(|(r, out)| {
-        let (b, mut within) = (r / rows_per_example.max(1), r % rows_per_example.max(1));
-        let mut row_key = mix(key ^ mix(examples[b]));
-        // the row's place as its indices, outermost first: the same row whatever the padding
-        let mut indices = [0usize; 8];
-        for (slot, &d) in indices.iter_mut().zip(dims[1..dims.len() - 1].iter().rev()) {
-            *slot = within % d;
-            within /= d;
-        }
-        for &i in indices[..dims.len() - 2].iter().rev() {
-            row_key = mix(row_key ^ i as u64);
-        }
-        for (j, m) in out.iter_mut().enumerate() {
-            let bits = (mix(row_key.wrapping_add(j as u64)) >> 32) as u32;
-            *m = if bits < threshold { scale } else { 0.0 };
-        }
-    });
+/// The key of one row of a keyed mask: the pass's key, the row's example, then the row's place
+/// within the example's rows as indices, outermost first (the same row whatever the padding).
+fn row_key(key: u64, example: u64, indices: impl Iterator<Item = usize>) -> u64 {
+    indices.fold(mix(key ^ mix(example)), |row_key, i| mix(row_key ^ i as u64))
+}
+
+/// The keys of the rows of a mask of `dims` ([batch, …, row]), example b's rows keyed by `examples[b]`.
+fn row_keys(key: u64, examples: &[u64], dims: &[usize]) -> Vec<u64> {
+    let inner = &dims[1..dims.len().saturating_sub(1)];
+    let rows_per_example = inner.iter().product::<usize>();
+    (0..dims[0] * rows_per_example)
+        .map(|r| {
+            let (b, mut within) = (r / rows_per_example.max(1), r % rows_per_example.max(1));
+            let mut indices = [0usize; 8];
+            for (slot, &d) in indices.iter_mut().zip(inner.iter().rev()) {
+                *slot = within % d;
+                within /= d;
+            }
+            row_key(key, examples[b], indices[..inner.len()].iter().rev().copied())
+        })
+        .collect()
+}
+
+/// A mask of rows of `width` elements: element j of the row keyed k kept when mix(k + j) falls
+/// below `threshold`.
+fn keyed_mask(row_keys: &[u64], width: usize, threshold: u32, scale: f32) -> Vec<f32> {
+    let mut mask = vec![0.0f32; row_keys.len() * width];
+    mask.par_chunks_mut(width.max(1)).with_min_len((CHUNK / width.max(1)).max(1)).zip(row_keys.par_iter()).for_each(
+        |(out, &row_key)| {
+            for (j, m) in out.iter_mut().enumerate() {
+                let bits = (mix(row_key.wrapping_add(j as u64)) >> 32) as u32;
+                *m = if bits < threshold { scale } else { 0.0 };
+            }
+        },
+    );
     mask
 }
 
@@ -112,10 +125,44 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     }
 }
 
+/// [`dropout`] of the encoder's rows `x` [rows, width] (`tokens.rs`).
+pub fn dropout_rows(layer: &Dropout, x: Tensor<2>, rows: &TokenRows) -> Tensor<2> {
+    match mask_rows(layer, &x, rows) {
+        Some(mask) => x * mask,
+        None => x,
+    }
+}
+
 /// What [`dropout`] multiplies `like` by: a constant (no gradient) of 0 or 1 / (1 − prob) per
 /// element, on `like`'s device; `None` where dropout is the identity. The attention multiplies it
 /// into its probabilities itself (`softmax.rs`), to keep one tensor fewer for the backward pass.
 pub fn mask<const D: usize>(layer: &Dropout, like: &Tensor<D>) -> Option<Tensor<D>> {
+    let dims = like.dims();
+    draw(layer, like, |key, examples| {
+        ((2..=10).contains(&D) && dims[0] == examples.len()).then(|| row_keys(key, examples, &dims))
+    })
+}
+
+/// [`mask`] for the encoder's rows `like` [rows, width]. Keyed per example, each row is keyed by
+/// its place in the padded batch: the mask of the padded [batch, seq, width] at the tokens, however
+/// many rows are computed.
+pub fn mask_rows(layer: &Dropout, like: &Tensor<2>, rows: &TokenRows) -> Option<Tensor<2>> {
+    draw(layer, like, |key, examples| {
+        (rows.batch == examples.len()).then(|| {
+            (0..rows.len())
+                .map(|r| {
+                    let (b, t) = rows.place(r);
+                    row_key(key, examples[b], std::iter::once(t))
+                })
+                .collect()
+        })
+    })
+}
+
+/// A mask shaped like `like`: keyed per example during [`per_example`] where `keys` gives the
+/// keys of its rows from the pass's key and examples, else from the seeded stream (CPU) or the
+/// device's generator.
+fn draw<const D: usize>(layer: &Dropout, like: &Tensor<D>, keys: impl FnOnce(u64, &[u64]) -> Option<Vec<u64>>) -> Option<Tensor<D>> {
     let device = like.device();
     // The same conditions as burn's layer: a frozen layer or an evaluation (no autodiff) is the identity.
     if !layer.training.is_enabled() || !device.is_autodiff() || layer.prob == 0.0 {
@@ -126,13 +173,12 @@ pub fn mask<const D: usize>(layer: &Dropout, like: &Tensor<D>) -> Option<Tensor<
     // An element is kept when a uniform u32 falls below keep · 2³² (bias below 2⁻³²).
     let threshold = (keep * 4_294_967_296.0).round().min(u32::MAX as f64) as u32;
     let dims = like.dims();
-    if let Some(pass) = PASS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        let fits = (2..=10).contains(&D) && dims[0] == pass.examples.len();
-        if fits && (pass.everywhere || in_host_memory(&device)) {
-            let key = mix(mix(mix(pass.seed) ^ pass.step) ^ pass.calls);
-            pass.calls += 1;
-            return Some(constant(keyed_mask(key, &pass.examples, &dims, threshold, scale as f32), like, &device));
-        }
+    if let Some(pass) = PASS.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
+        && (pass.everywhere || in_host_memory(&device))
+        && let Some(keys) = keys(mix(mix(mix(pass.seed) ^ pass.step) ^ pass.calls), &pass.examples)
+    {
+        pass.calls += 1;
+        return Some(constant(keyed_mask(&keys, dims[D - 1], threshold, scale as f32), like, &device));
     }
     // One draw from the seeded generator per call; each chunk of the mask then has a generator of
     // its own seeded from it, so that the chunks are drawn in parallel and the same every time.
@@ -236,6 +282,31 @@ mod tests {
         let second = values(mask(&layer, &Tensor::<3>::ones([2, 5, 300], &device)).unwrap().reshape([10, 300]));
         assert_eq!(first, pair_hidden);
         assert_ne!(first, second);
+    }
+
+    /// The encoder's rows (the tokens only, on the CPU) get the masks the padded batch draws at the
+    /// tokens' places.
+    #[test]
+    fn masks_of_rows_are_the_padded_masks_at_the_tokens() {
+        let _generators = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let device = Device::flex().autodiff();
+        let layer = DropoutConfig::new(0.1).init();
+        let (seq, width) = (5, 64);
+        let lengths = [2, 5];
+        let attention: Vec<f32> = lengths.iter().flat_map(|&n| (0..seq).map(move |t| (t < n) as u8 as f32)).collect();
+        let rows = TokenRows::new(&attention, 2, seq, &device);
+        assert_eq!(rows.len(), 7);
+        let drawn = |packed: bool| {
+            let _pass = per_example(3, 7, &[10, 11], false);
+            match packed {
+                true => values(mask_rows(&layer, &Tensor::<2>::ones([rows.len(), width], &device), &rows).unwrap()),
+                false => values(mask(&layer, &Tensor::<3>::ones([2, seq, width], &device)).unwrap().reshape([2 * seq, width])),
+            }
+        };
+        let padded = drawn(false);
+        let at_tokens: Vec<f32> =
+            padded.chunks(width).enumerate().filter(|(p, _)| attention[*p] != 0.0).flat_map(|(_, r)| r.to_vec()).collect();
+        assert_eq!(drawn(true), at_tokens);
     }
 
     /// Evaluation (a device without autodiff) and a frozen layer leave the input as it is. (No

@@ -5,7 +5,7 @@
 
 use burn::module::Module;
 
-use super::bert::{BertInput, BertModel, SequenceClassifierOutput, first_token};
+use super::bert::{BertInput, BertModel, SequenceClassifierOutput};
 use super::config::{Activation, BertConfig};
 use super::head::ClassificationHead;
 use super::lora::LoraLinear;
@@ -51,12 +51,11 @@ impl ElectraForSequenceClassification {
     }
 
     pub fn forward(&self, input: BertInput, output_attentions: bool) -> SequenceClassifierOutput {
-        let mut x = self.electra.embeddings.forward(input.input_ids, input.token_type_ids);
+        let mut x = self.electra.embeddings.forward(input.input_ids.clone(), input.token_type_ids.clone());
         if let Some(project) = &self.embeddings_project {
             x = project.forward(x);
         }
-        let (x, attention) = self.electra.encode(x, input.attention_mask, output_attentions);
-        let first = first_token(x);
+        let (first, attention) = self.electra.encode(x, &input, output_attentions);
         SequenceClassifierOutput { logits: self.classifier.forward(first.clone()), features: first, attention }
     }
 }

@@ -36,6 +36,8 @@ pub mod roberta;
 #[cfg(feature = "trainer")]
 pub mod softmax;
 #[cfg(feature = "trainer")]
+pub mod tokens;
+#[cfg(feature = "trainer")]
 pub mod weights;
 
 #[cfg(feature = "trainer")]

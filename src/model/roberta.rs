@@ -3,7 +3,7 @@
 //! `pad_token_id + 1`, and a two-layer head on `<s>` (`classifier.dense`, `classifier.out_proj`).
 
 use burn::module::Module;
-use super::bert::{BertInput, BertModel, SequenceClassifierOutput, first_token};
+use super::bert::{BertInput, BertModel, SequenceClassifierOutput};
 use super::config::BertConfig;
 use super::head::ClassificationHead;
 use super::weights::{Exporter, Vars};
@@ -31,8 +31,8 @@ impl RobertaForSequenceClassification {
 
     /// Logits, the first token's hidden state the head read, and the last layer's attention if asked for.
     pub fn forward(&self, input: BertInput, output_attentions: bool) -> SequenceClassifierOutput {
-        let (x, _, attention) = self.roberta.forward(input, output_attentions);
-        let first = first_token(x);
+        // Without a pooler, what the encoder gives is the first token's hidden state.
+        let (first, attention) = self.roberta.forward(input, output_attentions);
         SequenceClassifierOutput { logits: self.classifier.forward(first.clone()), features: first, attention }
     }
 }
