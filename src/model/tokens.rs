@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::device::in_host_memory;
 
@@ -94,7 +94,7 @@ impl TokenRows {
             return x.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2);
         };
         #[cfg(not(target_arch = "wasm32"))]
-        if x.dtype() == DType::F32 {
+        if x.dtype() == burn::tensor::DType::F32 {
             return host::to_heads(x, self.layout(rows, heads));
         }
         // 16-bit types on the CPU: a zero row appended, and each place takes its row or that one.
@@ -118,7 +118,7 @@ impl TokenRows {
             return x.swap_dims(1, 2).reshape([batch * seq, heads * head_dim]);
         };
         #[cfg(not(target_arch = "wasm32"))]
-        if x.dtype() == DType::F32 {
+        if x.dtype() == burn::tensor::DType::F32 {
             return host::from_heads(x, self.layout(rows, heads));
         }
         let device = x.device();
