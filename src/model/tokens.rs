@@ -222,50 +222,52 @@ mod host {
 
     impl<C: CheckpointStrategy> HeadOps for Autodiff<Flex, C> {
         fn to_heads(x: FloatTensor<Self>, layout: Layout) -> FloatTensor<Self> {
-            match ToHeadsBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
-                OpsKind::Tracked(prep) => {
-                    let out = Flex::to_heads(x.into_primitive(), layout.clone());
-                    prep.finish(layout, out)
-                }
-                OpsKind::UnTracked(prep) => prep.finish(Flex::to_heads(x.into_primitive(), layout)),
-            }
+            record::<C>(x, layout, Direction::ToHeads)
         }
 
         fn from_heads(x: FloatTensor<Self>, layout: Layout) -> FloatTensor<Self> {
-            match FromHeadsBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
-                OpsKind::Tracked(prep) => {
-                    let out = Flex::from_heads(x.into_primitive(), layout.clone());
-                    prep.finish(layout, out)
-                }
-                OpsKind::UnTracked(prep) => prep.finish(Flex::from_heads(x.into_primitive(), layout)),
+            record::<C>(x, layout, Direction::FromHeads)
+        }
+    }
+
+    /// Which way the rows moved; the backward step moves the gradient the other way.
+    #[derive(Debug, Clone, Copy)]
+    enum Direction {
+        ToHeads,
+        FromHeads,
+    }
+
+    fn moved(x: FlexTensor, layout: Layout, direction: Direction) -> FlexTensor {
+        match direction {
+            Direction::ToHeads => Flex::to_heads(x, layout),
+            Direction::FromHeads => Flex::from_heads(x, layout),
+        }
+    }
+
+    fn record<C: CheckpointStrategy>(x: FloatTensor<Autodiff<Flex, C>>, layout: Layout, direction: Direction) -> FloatTensor<Autodiff<Flex, C>> {
+        match MoveBackward(direction).prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let out = moved(x.into_primitive(), layout.clone(), direction);
+                prep.finish(layout, out)
             }
+            OpsKind::UnTracked(prep) => prep.finish(moved(x.into_primitive(), layout, direction)),
         }
     }
 
     #[derive(Debug)]
-    struct ToHeadsBackward;
+    struct MoveBackward(Direction);
 
-    impl Backward<Flex, 1> for ToHeadsBackward {
+    impl Backward<Flex, 1> for MoveBackward {
         type State = Layout;
 
         fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
             let grad: FlexTensor = grads.consume::<Flex>(&ops.node);
+            let back = match self.0 {
+                Direction::ToHeads => Direction::FromHeads,
+                Direction::FromHeads => Direction::ToHeads,
+            };
             if let [Some(node)] = ops.parents {
-                grads.register::<Flex>(node.id, Flex::from_heads(grad, ops.state));
-            }
-        }
-    }
-
-    #[derive(Debug)]
-    struct FromHeadsBackward;
-
-    impl Backward<Flex, 1> for FromHeadsBackward {
-        type State = Layout;
-
-        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-            let grad: FlexTensor = grads.consume::<Flex>(&ops.node);
-            if let [Some(node)] = ops.parents {
-                grads.register::<Flex>(node.id, Flex::to_heads(grad, ops.state));
+                grads.register::<Flex>(node.id, moved(grad, ops.state, back));
             }
         }
     }
