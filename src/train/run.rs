@@ -475,8 +475,8 @@ fn checkpoint_seed(seed: u64, step: usize) -> u64 {
 /// replica — a copy of `model` forked onto its device — computes its shard's loss weighted by the
 /// shard's share of the batch, and the gradients come back to `device` and are summed there. The
 /// sum of weighted shard gradients is the gradient of the whole batch's mean loss, so the run is
-/// the single-device run (up to float rounding, and except for dropout masks, which each device
-/// draws itself). This needs no collective operation: burn's all-reduce exists only for CUDA
+/// the single-device run (up to float rounding: each example's dropout masks are keyed by the
+/// example, wherever it runs; `dropout::per_example`). This needs no collective operation: burn's all-reduce exists only for CUDA
 /// (NCCL), and not between servers, so averaging on the main device is the path that works for
 /// every device kind, remote ones included.
 ///
