@@ -158,9 +158,9 @@ impl BertSelfAttention {
         keep_probs: bool,
     ) -> (Tensor<2>, Option<Tensor<4>>) {
         let head_dim = x.dims()[1] / self.num_heads;
-        let q = at.to_heads(self.query.forward(queries), self.num_heads);
-        let k = rows.to_heads(self.key.forward(x.clone()), self.num_heads);
-        let v = rows.to_heads(self.value.forward(x), self.num_heads);
+        let q = at.to_heads(self.query.forward_rows(queries, at), self.num_heads);
+        let k = rows.to_heads(self.key.forward_rows(x.clone(), rows), self.num_heads);
+        let v = rows.to_heads(self.value.forward_rows(x, rows), self.num_heads);
         let (context, probs) = attend(q.matmul(k.swap_dims(2, 3)), head_dim, mask, &self.dropout, v);
         (at.from_heads(context), keep_probs.then_some(probs))
     }
@@ -194,7 +194,7 @@ impl BertResidual {
     }
 
     pub fn forward(&self, x: Tensor<2>, residual: Tensor<2>, rows: &TokenRows) -> Tensor<2> {
-        let dropped = dropout_rows(&self.dropout, self.dense.forward(x), rows);
+        let dropped = dropout_rows(&self.dropout, self.dense.forward_rows(x, rows), rows);
         add_norm(&self.layer_norm, self.layer_norm_eps, dropped, Some(residual))
     }
 }
@@ -268,7 +268,7 @@ impl BertLayer {
     ) -> (Tensor<2>, Option<Tensor<4>>) {
         let (context, probs) = self.attention.forward(queries.clone(), at, x, rows, mask, keep_probs);
         let attended = self.attention_output.forward(context, queries, at);
-        let h = self.intermediate.forward(attended.clone());
+        let h = self.intermediate.forward_rows(attended.clone(), at);
         (self.output.forward(activate(self.activation, h), attended, at), probs)
     }
 }
