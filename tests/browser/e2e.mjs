@@ -256,8 +256,31 @@ function tensors(file) {
 }
 const results = {};
 
+// Each scenario is registered here and run at the end, in the order that puts the ones without the
+// CLI first: scripts/test starts this test as soon as the page is built, while the native build
+// (the CLI) may still be going, and a scenario waits for it only before its first CLI call.
+const scenarios = new Map();
+const scenario = (n, run) => scenarios.set(n, run);
+const cliFirst = [0, 4, 7, 5, 1, 8, 6, 9];
+// WEBTUNE_CLI_READY, where set, names the file the native build writes its exit status to.
+async function cliReady() {
+  const file = process.env.WEBTUNE_CLI_READY;
+  if (!file) return;
+  const start = Date.now();
+  while (!fs.existsSync(file)) await new Promise((r) => setTimeout(r, 1000));
+  const status = fs.readFileSync(file, 'utf8').trim();
+  if (status !== '0') throw new Error(`the CLI's build failed (exit ${status} in ${file}): ${opt.webtune} is not there to check the page against`);
+  const waited = (Date.now() - start) / 1000;
+  if (waited >= 1) console.log(`# waited ${waited.toFixed(0)} s for the CLI's build`);
+}
+// The CLI (`opt.webtune`) with these arguments, once it is built: every call goes through here.
+async function webtune(args, options) {
+  await cliReady();
+  return execFileSync(opt.webtune, args, options);
+}
+
 // ---- 0. what a visitor downloads: the targets of docs/benchmarks.md ("The page's download") ------
-if (only.has(0)) {
+scenario(0, async () => {
   const build = JSON.parse(fs.readFileSync(path.join(opt.dist, 'webtune-build.json'), 'utf8'));
   const br = (f) => fs.statSync(path.join(opt.dist, `${f}.br`)).size;
   const pageWasm = Object.keys(build.files).find((f) => /^webtune-page-.*_bg\.wasm$/.test(f));
@@ -270,7 +293,7 @@ if (only.has(0)) {
   assert.ok(sizes.dist_br <= 4e6, `dist/ in brotli: ${JSON.stringify(sizes)}`);
   console.log(`ok - dist/: the page's wasm ${(sizes.page_wasm / 1e3).toFixed(0)} kB (${(sizes.page_wasm_br / 1e3).toFixed(0)} kB brotli), `
     + `the worker's ${(sizes.worker_wasm / 1e6).toFixed(1)} MB, all ${(sizes.dist_br / 1e6).toFixed(2)} MB brotli`);
-}
+});
 const benchSize = { warmup: 1, steps: 4 };
 const t0 = Date.now();
 // Seconds since the last call, for each scenario's line (CI's budget is counted in minutes).
@@ -278,7 +301,7 @@ let lapStart = t0;
 const lap = () => { const now = Date.now(); const s = ((now - lapStart) / 1000).toFixed(0); lapStart = now; return `${s} s`; };
 
 // ---- 1. a shared link trains, pauses, resumes, evaluates, classifies and exports ----------------
-if (only.has(1)) {
+scenario(1, async () => {
   const browser = await launch(['--enable-unsafe-webgpu']);
   try {
     const runParams = { model: '/model', data: '/data/MRPC', task: 'mrpc', max_steps: String(steps),
@@ -432,7 +455,7 @@ if (only.has(1)) {
     }
     const config = JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8'));
     assert.equal(config.id2label['1'], 'equivalent', `id2label ${JSON.stringify(config.id2label)}`);
-    const cli = JSON.parse(execFileSync(opt.webtune, ['predict', '--model', modelDir, '--backend', 'cpu', a, b],
+    const cli = JSON.parse(await webtune(['predict', '--model', modelDir, '--backend', 'cpu', a, b],
       { encoding: 'utf8' }));
     const diff = Math.max(...cli.probabilities.map((p, i) => Math.abs(p - probs[i])));
     assert.ok(diff < 1e-4, `page ${probs} vs CLI ${cli.probabilities}`);
@@ -460,7 +483,7 @@ if (only.has(1)) {
       bench_browser_ms: [browserBench.ms_forward, browserBench.ms_backward, browserBench.ms_optimizer] });
     let native = '';
     if (opt['compare-native'] === '1') {
-      const nativeOut = execFileSync(opt.webtune, ['bench', '--model', opt.model, '--data', nativeData(), '--backend', 'wgpu',
+      const nativeOut = await webtune(['bench', '--model', opt.model, '--data', nativeData(), '--backend', 'wgpu',
         '--per-device-train-batch-size', opt.batch, '--warmup', String(benchSize.warmup), '--steps', String(benchSize.steps)],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
       const nativeBench = JSON.parse(nativeOut.trim().split('\n').at(-1));
@@ -534,7 +557,7 @@ if (only.has(1)) {
     fs.rmSync(nativeRun, { recursive: true, force: true });
     const minilmFiles = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt']
       .filter((f) => fs.existsSync(path.join(opt.minilm, f)));
-    execFileSync(opt.webtune, ['train', '--model', nativeFiles('/minilm', minilmFiles, opt.minilm),
+    await webtune(['train', '--model', nativeFiles('/minilm', minilmFiles, opt.minilm),
       '--data', nativeFiles('/short/MRPC', ['train.tsv', 'dev.tsv']), '--backend', 'cpu', '--max-steps', '2',
       '--per-device-train-batch-size', '2', '--logging-steps', '1', '--save-strategy', 'no', '--quiet',
       '--output-dir', nativeRun], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -606,7 +629,7 @@ if (only.has(1)) {
       }
       const out = path.join(opt.out, `native-${task}`);
       fs.rmSync(out, { recursive: true, force: true });
-      const summary = JSON.parse(execFileSync(opt.webtune, ['train', '--model',
+      const summary = JSON.parse(await webtune(['train', '--model',
         nativeFiles('/nodrop/model', ['config.json', 'model.safetensors', 'vocab.txt'], opt.model), '--task', task,
         '--data', path.join(parquet, task), '--backend', 'cpu', '--max-steps', '4', '--learning-rate', '1e-3',
         '--logging-steps', '2', '--save-strategy', 'no', '--quiet', '--output-dir', out], { stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -752,11 +775,11 @@ if (only.has(1)) {
   } finally {
     await browser.close();
   }
-}
+});
 
 // ---- 8. LoRA from a link: adapters trained, a reload resumes them, and both downloads (the adapter,
 // the merged model) give the page's probabilities in the CLI ----------------------------------------
-if (only.has(8)) {
+scenario(8, async () => {
   const browser = await launch(['--enable-unsafe-webgpu']);
   try {
     const a = 'The company said profit rose 5 percent.';
@@ -796,7 +819,7 @@ if (only.has(8)) {
       }
       return files;
     };
-    const cliProbs = (dir) => JSON.parse(execFileSync(opt.webtune, ['predict', '--model', dir, '--backend', 'cpu', a, b],
+    const cliProbs = async (dir) => JSON.parse(await webtune(['predict', '--model', dir, '--backend', 'cpu', a, b],
       { encoding: 'utf8' })).probabilities;
     const adapterDir = path.join(opt.out, 'exported-adapter');
     const adapterFiles = await downloadAll('[data-testid=export]', 'adapter_config.json', adapterDir);
@@ -810,11 +833,11 @@ if (only.has(8)) {
     // The Hub id is what peft and `webtune predict` look up; this fake Hub's model is the local fixture.
     fs.writeFileSync(path.join(adapterDir, 'adapter_config.json'),
       JSON.stringify({ ...adapterConfig, base_model_name_or_path: opt.model }));
-    const fromAdapter = cliProbs(adapterDir);
+    const fromAdapter = await cliProbs(adapterDir);
     const mergedDir = path.join(opt.out, 'exported-merged');
     const mergedFiles = await downloadAll('[data-testid=export-merged]', 'model.safetensors', mergedDir);
     assert.ok(mergedFiles.includes('model.safetensors') && !mergedFiles.includes('adapter_config.json'), `${mergedFiles}`);
-    const fromMerged = cliProbs(mergedDir);
+    const fromMerged = await cliProbs(mergedDir);
     // Trained in the page: the targeted layers moved (their adapters merged in), the others did not.
     const merged = tensors(path.join(mergedDir, 'model.safetensors'));
     const base = tensors(path.join(opt.model, 'model.safetensors'));
@@ -836,10 +859,10 @@ if (only.has(8)) {
   } finally {
     await browser.close();
   }
-}
+});
 
 // ---- 4. a browser without WebGPU says so --------------------------------------------------------
-if (only.has(4)) {
+scenario(4, async () => {
   const plain = await launch(['--disable-blink-features=WebGPU']);
   try {
     const page = await open(plain, 'model=/model&data=/data/MRPC&max_steps=2', 'no-webgpu');
@@ -849,9 +872,9 @@ if (only.has(4)) {
   } finally {
     await plain.close();
   }
-}
+});
 // ---- 6. a lost GPU mid-run: the test destroys the worker's real GPUDevice after a checkpoint ------
-if (only.has(6)) {
+scenario(6, async () => {
   const gpuBrowser = await launch(['--enable-unsafe-webgpu']);
   try {
     // Dropout off: the uninterrupted run is the CLI's on the CPU (1 s; the page's took 35 s).
@@ -859,7 +882,7 @@ if (only.has(6)) {
       max_eval_samples: '8', logging_steps: '1', save_steps: '4' };
     const wholeRun = path.join(opt.out, 'native-whole');
     fs.rmSync(wholeRun, { recursive: true, force: true });
-    execFileSync(opt.webtune, ['train', '--model', nativeFiles('/nodrop/model', ['config.json', 'model.safetensors', 'vocab.txt'], opt.model),
+    await webtune(['train', '--model', nativeFiles('/nodrop/model', ['config.json', 'model.safetensors', 'vocab.txt'], opt.model),
       '--data', nativeData(), '--backend', 'cpu', '--max-steps', '8', '--per-device-train-batch-size', opt.batch,
       '--max-eval-samples', '8', '--logging-steps', '1', '--save-strategy', 'no', '--quiet', '--output-dir', wholeRun],
     { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -895,10 +918,10 @@ if (only.has(6)) {
   } finally {
     await gpuBrowser.close();
   }
-}
+});
 
 // ---- 7. the GPU out of memory: the driver refuses a buffer ---------------------------------------
-if (only.has(7)) {
+scenario(7, async () => {
   const gpuBrowser = await launch(['--enable-unsafe-webgpu']);
   try {
     // Seed 1 puts the long pair (row 2048) in the first batch (src/data/batch.rs `epoch_order`), so
@@ -919,10 +942,10 @@ if (only.has(7)) {
   } finally {
     await gpuBrowser.close();
   }
-}
+});
 
 // ---- 5. the page as a visitor meets it: a slow link, offline, a new build ----------------------
-if (only.has(5)) {
+scenario(5, async () => {
   const visitor = await launch(['--enable-unsafe-webgpu']);
   try {
     // A first visit over 20 Mbit/s with 40 ms latency (tests/browser/load.mjs measures more).
@@ -1032,10 +1055,10 @@ if (only.has(5)) {
   } finally {
     await visitor.close();
   }
-}
+});
 
 // ---- 9. pictures: the presenter view of a shared link, and report.html from the CLI -------------
-if (only.has(9)) {
+scenario(9, async () => {
   const browser = await launch(['--enable-unsafe-webgpu']);
   try {
     // The course's recipe on all-MiniLM-L6-v2 and the whole of MRPC, shown on a projector: the
@@ -1064,7 +1087,7 @@ if (only.has(9)) {
     const reportRun = path.join(opt.out, 'report-run');
     fs.rmSync(reportRun, { recursive: true, force: true });
     const evalCount = Number(opt['eval-samples']);
-    execFileSync(opt.webtune, ['train', '--model', opt.model, '--data', nativeData(), '--backend', 'cpu',
+    await webtune(['train', '--model', opt.model, '--data', nativeData(), '--backend', 'cpu',
       '--max-steps', String(steps), '--per-device-train-batch-size', opt.batch, '--logging-steps', '5', '--quiet',
       '--save-strategy', 'no', '--output-dir', reportRun], { stdio: ['ignore', 'pipe', 'ignore'] });
     const lines = fs.readFileSync(path.join(reportRun, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -1103,7 +1126,10 @@ if (only.has(9)) {
   } finally {
     await browser.close();
   }
-}
+});
+
+for (const n of cliFirst) if (only.has(n) && scenarios.has(n)) await scenarios.get(n)();
+for (const n of only) if (!cliFirst.includes(n)) throw new Error(`--only ${n}: no such scenario (${cliFirst})`);
 
 server.close();
 consoleLog.end();
@@ -1111,7 +1137,7 @@ results.test_seconds = (Date.now() - t0) / 1000;
 
 // ---- the same run natively (wgpu: Vulkan, lavapipe here), for the browser/native ratio -----------
 if (opt['compare-native'] === '1') {
-  const out = execFileSync(opt.webtune, ['train', '--model', opt.model, '--data', nativeData(), '--backend', 'wgpu',
+  const out = await webtune(['train', '--model', opt.model, '--data', nativeData(), '--backend', 'wgpu',
     '--max-steps', String(steps), '--per-device-train-batch-size', opt.batch, '--logging-steps', '5', '--quiet',
     '--output-dir', path.join(opt.out, 'native-run')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   const native = JSON.parse(out.trim().split('\n').at(-1));
